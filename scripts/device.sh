@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Everything quarot does on the GPU machine, in as few device calls as possible.
+# Run there from the repository root, with .stage/ carried (scripts/stage_device.sh):
+#   scripts/device.sh golden   Hugging Face reference files -> $OUT/golden.tar.gz
+#   scripts/device.sh build    configure + build against the Python env's LibTorch/CUDA
+#   scripts/device.sh test     build, then ctest (CPU and GPU tests) -> $OUT/test.log
+#   scripts/device.sh bench    build, then the benchmarks -> $OUT/bench.log
+# Several steps can be given at once: scripts/device.sh build test bench
+set -uo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+OUT=${OUT:-$root/.device-out}
+mkdir -p "$OUT"
+stage="$root/.stage"
+build="$root/build-device"
+export PYTHONUNBUFFERED=1
+
+step_golden() {
+  local tok=/tmp/llama2-tokenizer.json
+  xz -dc "$stage/llama2/tokenizer.json.xz" > "$tok"
+  rm -rf /tmp/golden
+  python3 scripts/make_golden.py --out /tmp/golden --wikillama "$stage/wikillama-27m" \
+    --llama2-tokenizer "$tok" 2>&1 | tee "$OUT/golden.log"
+  tar -C /tmp -czf "$OUT/golden.tar.gz" golden
+}
+
+step_build() {
+  mkdir -p "$stage/include"
+  [[ -d "$stage/include/nlohmann" ]] || tar -C "$stage/include" -xJf "$stage/headers.tar.xz"
+  local torch_prefix
+  torch_prefix=$(python3 -c 'import torch; print(torch.utils.cmake_prefix_path)')
+  cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release \
+    -DCMAKE_PREFIX_PATH="$torch_prefix" -DQUAROT_EXTRA_INCLUDE="$stage/include;$stage/include/eigen3" \
+    -DQUAROT_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90 2>&1 | tee "$OUT/configure.log" | tail -5
+  cmake --build "$build" -j "$(nproc)" 2>&1 | tee "$OUT/build.log" | grep -E "error|warning: unused|FAILED" | head -40
+  return "${PIPESTATUS[0]}"
+}
+
+step_test() {
+  (cd "$build" && ctest --output-on-failure -j 4 2>&1 | tee "$OUT/test.log")
+}
+
+step_bench() {
+  bash scripts/bench_device.sh "$build" 2>&1 | tee "$OUT/bench.log"
+}
+
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader || true
+rc=0
+for s in "$@"; do
+  echo "=== device step: $s"
+  "step_$s" || { rc=$?; echo "step $s failed ($rc)"; break; }
+done
+exit $rc
