@@ -38,7 +38,14 @@ HEAD = 2048
 def wikitext_text(path):
     """The HF dataset's rows joined with "\\n\\n" (see tests/data/README.md)."""
     with open(path, "r", encoding="utf-8", newline="") as f:
-        lines = f.read().splitlines(keepends=True)
+        text = f.read()
+    # Lines split on "\n" alone, each keeping it (str.splitlines would also split
+    # on \x0b, \x85, \u2028 and friends).
+    lines = [line + "\n" for line in text.split("\n")]
+    if text.endswith("\n"):
+        lines.pop()
+    else:
+        lines[-1] = lines[-1][:-1]
     rows = ["" if line == " \n" else line for line in lines]
     return "\n\n".join(rows)
 

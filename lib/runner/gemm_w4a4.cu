@@ -1,0 +1,367 @@
+// W4A4 GEMM: packed int4 activations times packed int4 weights on INT8 tensor
+// cores (mma.sync m16n8k32, int32 accumulation), scales in the epilogue.
+//
+// Both operands stay packed in global and shared memory; nibbles become int8 in
+// registers right before the MMA (dev::nib_lo / nib_hi, a consistent permutation
+// of k on both sides, products scaled by 256). Two kernels:
+// - skinny (M <= 16, decode-like): weights are the MMA's A operand (16 output
+//   channels per tile), tokens its N = 8 columns; each warp streams a slice of K
+//   straight from global memory and the warps of a block reduce through shared
+//   memory. Memory-bound on the weights.
+// - tiled (M > 16): a classic cp.async multi-stage pipeline, BM x BN x 128 tiles,
+//   activations as A and weights as B.
+#include <cuda_fp16.h>
+
+#include <algorithm>
+
+#include "lib/core/error.h"
+#include "lib/runner/cuda_check.h"
+#include "lib/runner/device_common.cuh"
+#include "lib/runner/kernels.h"
+#include "lib/runner/launch_util.h"
+
+namespace quarot::runner {
+namespace {
+
+using dev::nib_hi;
+using dev::nib_lo;
+
+struct Params {
+  const uint8_t* a;
+  const float* sa;
+  const uint8_t* w;
+  const float* sw;
+  const float* bias;
+  void* out;
+  int64_t ldo;
+  int M, N, K;
+  int mode;
+};
+
+__device__ __forceinline__ uint32_t word_of(const uint4& v, int c) {
+  return c == 0 ? v.x : c == 1 ? v.y : c == 2 ? v.z : v.w;
+}
+
+__device__ __forceinline__ float silu(float g) { return g / (1.0f + expf(-g)); }
+
+__device__ __forceinline__ float scaled(const Params& p, int m, int n, int acc) {
+  // acc = 256 * dot exactly; the shift is exact and dot fits a float's 24 bits.
+  float v = float(acc >> 8) * p.sa[m] * p.sw[n];
+  if (p.bias != nullptr) v += p.bias[n];
+  return v;
+}
+
+// Epilogue for one output element in the non-SwiGLU modes.
+__device__ __forceinline__ void store_one(const Params& p, int m, int n, int acc) {
+  const int64_t idx = int64_t(m) * p.ldo + n;
+  switch (p.mode) {
+    case int(OutMode::F32): static_cast<float*>(p.out)[idx] = scaled(p, m, n, acc); break;
+    case int(OutMode::F16): static_cast<__half*>(p.out)[idx] = __float2half_rn(scaled(p, m, n, acc)); break;
+    case int(OutMode::AddF32): static_cast<float*>(p.out)[idx] += scaled(p, m, n, acc); break;
+    case int(OutMode::I32): static_cast<int*>(p.out)[idx] = acc >> 8; break;
+    default: break;
+  }
+}
+
+// SwiGLU epilogue: interleaved row n_gate (n_gate % 16 < 8) pairs with n_gate + 8.
+__device__ __forceinline__ void store_swiglu(const Params& p, int m, int n_gate, int acc_gate, int acc_up) {
+  const float g = scaled(p, m, n_gate, acc_gate);
+  const float u = scaled(p, m, n_gate + 8, acc_up);
+  const int o = (n_gate >> 4) * 8 + (n_gate & 7);
+  static_cast<float*>(p.out)[int64_t(m) * p.ldo + o] = silu(g) * u;
+}
+
+// ---- skinny ---------------------------------------------------------------------
+
+constexpr int kSkinnyWarps = 8;
+constexpr int kSkinnyRows = 32;  // output channels per block: two m16 tiles
+
+struct SkinnyLoad {
+  uint4 w[2][2];  // [tile][row g, row g + 8]
+  uint4 x[2];     // [token tile]
+};
+
+template <int TT>
+__device__ __forceinline__ void skinny_load(SkinnyLoad& L, const Params& p, int n0, int step, int g, int t,
+                                            int kbytes) {
+  const int off = step * 64 + t * 16;
+  const bool kok = off < kbytes;  // kbytes % 16 == 0: a chunk is wholly in or out
+#pragma unroll
+  for (int i = 0; i < 2; ++i)
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      const int row = n0 + 16 * i + 8 * h + g;
+      L.w[i][h] = (kok && row < p.N) ? dev::ldg_stream(p.w + int64_t(row) * kbytes + off) : make_uint4(0, 0, 0, 0);
+    }
+#pragma unroll
+  for (int j = 0; j < TT; ++j) {
+    const int tok = 8 * j + g;
+    L.x[j] = (kok && tok < p.M) ? __ldg(reinterpret_cast<const uint4*>(p.a + int64_t(tok) * kbytes + off))
+                                : make_uint4(0, 0, 0, 0);
+  }
+}
+
+template <int TT>
+__device__ __forceinline__ void skinny_mma(int (&acc)[2][2][4], const SkinnyLoad& L) {
+#pragma unroll
+  for (int c = 0; c < 4; ++c) {
+    uint32_t b[2][2];
+#pragma unroll
+    for (int j = 0; j < TT; ++j) {
+      const uint32_t xw = word_of(L.x[j], c);
+      b[j][0] = nib_lo(xw);
+      b[j][1] = nib_hi(xw);
+    }
+#pragma unroll
+    for (int i = 0; i < 2; ++i) {
+      const uint32_t w0 = word_of(L.w[i][0], c), w1 = word_of(L.w[i][1], c);
+      const uint32_t a0 = nib_lo(w0), a1 = nib_lo(w1), a2 = nib_hi(w0), a3 = nib_hi(w1);
+#pragma unroll
+      for (int j = 0; j < TT; ++j) dev::mma_s8_16832(acc[i][j], a0, a1, a2, a3, b[j][0], b[j][1]);
+    }
+  }
+}
+
+// TT token tiles of 8 (M <= 8 * TT).
+template <int TT>
+__global__ void __launch_bounds__(kSkinnyWarps * 32) gemm_skinny_kernel(Params p) {
+  __shared__ int red[kSkinnyWarps][kSkinnyRows][16];
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
+  const int n0 = blockIdx.x * kSkinnyRows;
+  const int kbytes = p.K / 2, steps = (kbytes + 63) / 64;
+
+  int acc[2][2][4];
+#pragma unroll
+  for (int i = 0; i < 2; ++i)
+#pragma unroll
+    for (int j = 0; j < 2; ++j)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) acc[i][j][e] = 0;
+
+  int step = warp;
+  SkinnyLoad cur, nxt;
+  if (step < steps) skinny_load<TT>(cur, p, n0, step, g, t, kbytes);
+  for (; step < steps; step += kSkinnyWarps) {
+    if (step + kSkinnyWarps < steps) skinny_load<TT>(nxt, p, n0, step + kSkinnyWarps, g, t, kbytes);
+    skinny_mma<TT>(acc, cur);
+    cur = nxt;
+  }
+
+  // C fragment: c0/c1 = (channel g, tokens 2t, 2t+1), c2/c3 = channel g + 8.
+#pragma unroll
+  for (int i = 0; i < 2; ++i)
+#pragma unroll
+    for (int j = 0; j < 2; ++j) {
+      if (j >= TT) continue;
+      const int ch = 16 * i + g, tok = 8 * j + 2 * t;
+      red[warp][ch][tok] = acc[i][j][0];
+      red[warp][ch][tok + 1] = acc[i][j][1];
+      red[warp][ch + 8][tok] = acc[i][j][2];
+      red[warp][ch + 8][tok + 1] = acc[i][j][3];
+    }
+  __syncthreads();
+  constexpr int kTok = 8 * TT;
+  if (p.mode == int(OutMode::SwiGLU)) {
+    for (int idx = threadIdx.x; idx < (kSkinnyRows / 2) * kTok; idx += blockDim.x) {
+      const int gi = idx / kTok, tok = idx % kTok;
+      const int ch = (gi / 8) * 16 + (gi % 8);  // gate channel; its up channel is ch + 8
+      if (tok >= p.M || n0 + ch >= p.N) continue;
+      int sg = 0, su = 0;
+#pragma unroll
+      for (int w = 0; w < kSkinnyWarps; ++w) {
+        sg += red[w][ch][tok];
+        su += red[w][ch + 8][tok];
+      }
+      store_swiglu(p, tok, n0 + ch, sg, su);
+    }
+  } else {
+    for (int idx = threadIdx.x; idx < kSkinnyRows * kTok; idx += blockDim.x) {
+      const int ch = idx / kTok, tok = idx % kTok;
+      if (tok >= p.M || n0 + ch >= p.N) continue;
+      int s = 0;
+#pragma unroll
+      for (int w = 0; w < kSkinnyWarps; ++w) s += red[w][ch][tok];
+      store_one(p, tok, n0 + ch, s);
+    }
+  }
+}
+
+// ---- tiled ----------------------------------------------------------------------
+
+constexpr int kRowBytes = 64;  // BK = 128 int4 elements per stage
+
+template <int BM, int BN, int WARPS_M, int WARPS_N, int STAGES>
+struct TiledConfig {
+  static constexpr int kThreads = WARPS_M * WARPS_N * 32;
+  static constexpr int kWarpM = BM / WARPS_M, kWarpN = BN / WARPS_N;
+  static constexpr int MT = kWarpM / 16, NT = kWarpN / 8;
+  static constexpr int kStageBytes = (BM + BN) * kRowBytes;
+  static constexpr int kSmem = STAGES * kStageBytes;
+  static_assert(MT >= 1 && NT >= 2 && NT % 2 == 0, "warp tile must pair n8 tiles for SwiGLU");
+};
+
+template <int BM, int BN, int WARPS_M, int WARPS_N, int STAGES>
+__global__ void __launch_bounds__(WARPS_M * WARPS_N * 32) gemm_tiled_kernel(Params p) {
+  using C = TiledConfig<BM, BN, WARPS_M, WARPS_N, STAGES>;
+  extern __shared__ __align__(16) uint8_t smem[];
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
+  const int wm = warp / WARPS_N, wn = warp % WARPS_N;
+  const int m0 = blockIdx.y * BM, n0 = blockIdx.x * BN;
+  const int kbytes = p.K / 2, ktiles = (kbytes + kRowBytes - 1) / kRowBytes;
+
+  auto load_stage = [&](int slot, int kt) {
+    uint8_t* sa = smem + slot * C::kStageBytes;
+    uint8_t* sb = sa + BM * kRowBytes;
+    const int kb = kt * kRowBytes;
+    for (int c = threadIdx.x; c < (BM + BN) * 4; c += C::kThreads) {
+      const bool is_a = c < BM * 4;
+      const int r = is_a ? c >> 2 : (c - BM * 4) >> 2, part = c & 3;
+      const int kk = kb + part * 16;
+      const int grow = (is_a ? m0 : n0) + r;
+      const bool ok = kk < kbytes && grow < (is_a ? p.M : p.N);
+      const uint8_t* base = is_a ? p.a : p.w;
+      const uint8_t* src = ok ? base + int64_t(grow) * kbytes + kk : base;
+      dev::cp_async16((is_a ? sa : sb) + r * kRowBytes + part * 16, src, ok ? 16 : 0);
+    }
+  };
+
+  int acc[C::MT][C::NT][4];
+#pragma unroll
+  for (int i = 0; i < C::MT; ++i)
+#pragma unroll
+    for (int j = 0; j < C::NT; ++j)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) acc[i][j][e] = 0;
+
+#pragma unroll
+  for (int s = 0; s < STAGES - 1; ++s) {
+    if (s < ktiles) load_stage(s, s);
+    dev::cp_async_commit();
+  }
+
+  for (int kt = 0; kt < ktiles; ++kt) {
+    dev::cp_async_wait<STAGES - 2>();
+    __syncthreads();  // stage kt landed for all threads; stage kt-1 fully consumed
+    const int pre = kt + STAGES - 1;
+    if (pre < ktiles) load_stage(pre % STAGES, pre);
+    dev::cp_async_commit();
+
+    const uint8_t* sa = smem + (kt % STAGES) * C::kStageBytes;
+    const uint8_t* sb = sa + BM * kRowBytes;
+    uint4 af[C::MT][2], bf[C::NT];
+#pragma unroll
+    for (int i = 0; i < C::MT; ++i) {
+      const int r = wm * C::kWarpM + 16 * i + g;
+      af[i][0] = *reinterpret_cast<const uint4*>(sa + r * kRowBytes + t * 16);
+      af[i][1] = *reinterpret_cast<const uint4*>(sa + (r + 8) * kRowBytes + t * 16);
+    }
+#pragma unroll
+    for (int j = 0; j < C::NT; ++j) {
+      const int r = wn * C::kWarpN + 8 * j + g;
+      bf[j] = *reinterpret_cast<const uint4*>(sb + r * kRowBytes + t * 16);
+    }
+#pragma unroll
+    for (int c = 0; c < 4; ++c) {
+      uint32_t b[C::NT][2];
+#pragma unroll
+      for (int j = 0; j < C::NT; ++j) {
+        const uint32_t x = word_of(bf[j], c);
+        b[j][0] = nib_lo(x);
+        b[j][1] = nib_hi(x);
+      }
+#pragma unroll
+      for (int i = 0; i < C::MT; ++i) {
+        const uint32_t x0 = word_of(af[i][0], c), x1 = word_of(af[i][1], c);
+        const uint32_t a0 = nib_lo(x0), a1 = nib_lo(x1), a2 = nib_hi(x0), a3 = nib_hi(x1);
+#pragma unroll
+        for (int j = 0; j < C::NT; ++j) dev::mma_s8_16832(acc[i][j], a0, a1, a2, a3, b[j][0], b[j][1]);
+      }
+    }
+  }
+  dev::cp_async_wait<0>();
+
+  // C fragment: c0/c1 = (row g, cols 2t, 2t+1), c2/c3 = row g + 8.
+#pragma unroll
+  for (int i = 0; i < C::MT; ++i) {
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      const int m = m0 + wm * C::kWarpM + 16 * i + 8 * h + g;
+      if (m >= p.M) continue;
+#pragma unroll
+      for (int j = 0; j < C::NT; ++j) {
+        const int n = n0 + wn * C::kWarpN + 8 * j + 2 * t;
+        if (p.mode == int(OutMode::SwiGLU)) {
+          // n8 tiles 2j' (gate rows) and 2j'+1 (their up rows) sit in this thread.
+          if (j % 2 == 0 && n < p.N) {
+            store_swiglu(p, m, n, acc[i][j][2 * h], acc[i][j + 1][2 * h]);
+            store_swiglu(p, m, n + 1, acc[i][j][2 * h + 1], acc[i][j + 1][2 * h + 1]);
+          }
+        } else if (n < p.N) {
+          store_one(p, m, n, acc[i][j][2 * h]);
+          store_one(p, m, n + 1, acc[i][j][2 * h + 1]);
+        }
+      }
+    }
+  }
+}
+
+template <int BM, int BN, int WARPS_M, int WARPS_N, int STAGES>
+void launch_tiled(const Params& p, cudaStream_t stream) {
+  using C = TiledConfig<BM, BN, WARPS_M, WARPS_N, STAGES>;
+  auto* kernel = gemm_tiled_kernel<BM, BN, WARPS_M, WARPS_N, STAGES>;
+  ensure_dynamic_smem(kernel, C::kSmem);
+  const dim3 grid((p.N + BN - 1) / BN, (p.M + BM - 1) / BM);
+  kernel<<<grid, C::kThreads, C::kSmem, stream>>>(p);
+  CUDA_CHECK_LAUNCH();
+}
+
+enum class TileChoice { Skinny, T128x128, T64x128, T64x64 };
+
+TileChoice choose(int M, int N, GemmPath path) {
+  if (path == GemmPath::Skinny || (path == GemmPath::Auto && M <= 16)) return TileChoice::Skinny;
+  const int64_t sms = device_sm_count();
+  auto blocks = [&](int bm, int bn) { return int64_t((M + bm - 1) / bm) * ((N + bn - 1) / bn); };
+  if (blocks(128, 128) >= 2 * sms) return TileChoice::T128x128;
+  if (blocks(64, 128) >= sms) return TileChoice::T64x128;
+  return TileChoice::T64x64;
+}
+
+}  // namespace
+
+const char* w4a4_gemm_path_name(int M, int N) {
+  switch (choose(M, N, GemmPath::Auto)) {
+    case TileChoice::Skinny: return "skinny";
+    case TileChoice::T128x128: return "tiled128x128";
+    case TileChoice::T64x128: return "tiled64x128";
+    case TileChoice::T64x64: return "tiled64x64";
+  }
+  return "?";
+}
+
+void w4a4_gemm(const GemmArgs& g, cudaStream_t stream, GemmPath path) {
+  QUAROT_CHECK(g.K > 0 && g.K % 32 == 0 && g.K <= 131072, "w4a4_gemm: K = ", g.K,
+               " must be a positive multiple of 32, at most 131072");
+  QUAROT_CHECK(g.N > 0 && g.N % 16 == 0, "w4a4_gemm: N = ", g.N, " must be a positive multiple of 16");
+  QUAROT_CHECK(g.M >= 0, "w4a4_gemm: M = ", g.M);
+  QUAROT_CHECK(path != GemmPath::Skinny || g.M <= 16, "w4a4_gemm: the skinny path takes M <= 16, got ", g.M);
+  QUAROT_CHECK(g.ldo >= (g.mode == OutMode::SwiGLU ? g.N / 2 : g.N), "w4a4_gemm: ldo = ", g.ldo,
+               " is smaller than the output width");
+  if (g.M == 0) return;
+  const Params p{g.a, g.a_scale, g.w, g.w_scale, g.bias, g.out, g.ldo, g.M, g.N, g.K, int(g.mode)};
+  switch (choose(g.M, g.N, path)) {
+    case TileChoice::Skinny: {
+      const dim3 grid((g.N + kSkinnyRows - 1) / kSkinnyRows);
+      if (g.M <= 8)
+        gemm_skinny_kernel<1><<<grid, kSkinnyWarps * 32, 0, stream>>>(p);
+      else
+        gemm_skinny_kernel<2><<<grid, kSkinnyWarps * 32, 0, stream>>>(p);
+      CUDA_CHECK_LAUNCH();
+      break;
+    }
+    case TileChoice::T128x128: launch_tiled<128, 128, 2, 4, 4>(p, stream); break;
+    case TileChoice::T64x128: launch_tiled<64, 128, 1, 4, 4>(p, stream); break;
+    case TileChoice::T64x64: launch_tiled<64, 64, 2, 2, 4>(p, stream); break;
+  }
+}
+
+}  // namespace quarot::runner

@@ -1,0 +1,155 @@
+// Host-callable wrappers of the runner's CUDA kernels. Everything is asynchronous
+// on `stream`; each wrapper checks its launch (CUDA_CHECK_LAUNCH). No LibTorch
+// and no device types here, so plain C++ (tests, benchmarks) can call them.
+//
+// Layouts shared by every kernel:
+// - Packed int4 ("codes"): row-major [rows, cols / 2] bytes, element 2j in the low
+//   nibble and 2j+1 in the high nibble of byte j, two's complement (as
+//   lib/model/int4.h). KV-cache codes use the same nibble order, unsigned 0..15.
+// - fp16 data is passed as uint16_t bit patterns.
+// - Activation quantization (per row, symmetric): maxq = 2^(bits-1) - 1,
+//   scale = absmax * float(clip / maxq) (1 for a zero row),
+//   code = clamp(rint(x / scale), -(maxq + 1), maxq).
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <cstdint>
+#include <vector>
+
+#include "lib/runner/device_buffer.h"
+
+namespace quarot::runner {
+
+// ---- activation quantization -------------------------------------------------
+
+struct ActQuantSpec {
+  int bits = 4;        // 2..4 (the codes must fit a nibble)
+  double clip = 0.9;   // clip ratio
+};
+
+// x [M, K] (row stride ldx elements) -> packed [M, K/2], scale [M]. K % 32 == 0.
+void act_quant_f32(const float* x, int64_t ldx, int M, int K, const ActQuantSpec& q, uint8_t* packed,
+                   float* scale, cudaStream_t stream);
+void act_quant_f16(const uint16_t* x, int64_t ldx, int M, int K, const ActQuantSpec& q, uint8_t* packed,
+                   float* scale, cudaStream_t stream);
+// RMSNorm (fp32 statistics) times `weight`, then quantized as above.
+void rmsnorm_quant(const float* h, const float* weight, float eps, int M, int K, const ActQuantSpec& q,
+                   uint8_t* packed, float* scale, cudaStream_t stream);
+// RMSNorm times `weight`, written as fp16 (the lm_head input).
+void rmsnorm_f16(const float* h, const float* weight, float eps, int M, int K, uint16_t* out,
+                 cudaStream_t stream);
+// out[m, :] = float(table[ids[m], :]); ids are trusted (checked on the host).
+void embed_rows(const uint16_t* table, const int32_t* ids, int M, int K, float* out, cudaStream_t stream);
+
+// ---- W4A4 GEMM -----------------------------------------------------------------
+
+enum class OutMode : int {
+  F32 = 0,     // out[m, n] = acc * sa[m] * sw[n] (+ bias[n]), float
+  F16 = 1,     // same, fp16
+  AddF32 = 2,  // out[m, n] += same (residual add)
+  I32 = 3,     // out[m, n] = the exact integer dot product (tests)
+  SwiGLU = 4,  // weights interleaved [gate 8 rows, up 8 rows]*: out[m, o] = silu(gate) * up, float,
+               // N/2 columns (see interleave_gate_up)
+};
+enum class GemmPath : int { Auto = 0, Skinny = 1, Tiled = 2 };
+
+struct GemmArgs {
+  const uint8_t* a = nullptr;       // [M, K/2] packed activation codes
+  const float* a_scale = nullptr;   // [M]
+  const uint8_t* w = nullptr;       // [N, K/2] packed weight codes
+  const float* w_scale = nullptr;   // [N]
+  const float* bias = nullptr;      // [N] or null
+  void* out = nullptr;
+  int64_t ldo = 0;                  // row stride of out, elements
+  int M = 0, N = 0, K = 0;
+  OutMode mode = OutMode::F32;
+};
+
+// C = A_codes · W_codesᵀ in int32 on INT8 tensor cores, scales in the epilogue.
+// Needs K % 32 == 0, K <= 131072, N % 16 == 0.
+void w4a4_gemm(const GemmArgs& g, cudaStream_t stream, GemmPath path = GemmPath::Auto);
+// The path Auto picks for M (for benchmarks and notes).
+const char* w4a4_gemm_path_name(int M, int N);
+
+// Row order the SwiGLU epilogue expects: blocks of 8 gate rows then 8 up rows.
+// Returns the source row (in [gate; up] order, 2*I rows) of interleaved row r.
+inline int64_t interleaved_gate_up_source(int64_t r, int64_t I) {
+  const int64_t block = r / 16, within = r % 16;
+  return within < 8 ? block * 8 + within : I + block * 8 + (within - 8);
+}
+
+// ---- online Hadamard transforms -----------------------------------------------
+
+// The normalized Hadamard H_n = (H_K ⊗ S_{2^m}) / sqrt(n) of quarot_hadamard
+// (rotate/hadamard.h), on the device: the K×K factor as tensor-core fragments.
+class HadamardDevice {
+ public:
+  HadamardDevice() = default;
+  explicit HadamardDevice(int64_t n);  // throws quarot::Error when n has no construction
+  int64_t n() const { return n_; }
+  int64_t K() const { return K_; }
+  int m() const { return m_; }
+  const void* fragments() const { return frag_.get(); }  // null when K == 1
+
+ private:
+  int64_t n_ = 0, K_ = 1;
+  int m_ = 0;
+  DeviceBuffer<uint32_t> frag_;
+};
+
+// y = x·Hᵀ on each row of x [M, n] (n = had.n()), then per-row quantization.
+void hadamard_quant_f32(const float* x, int64_t ldx, int M, const HadamardDevice& had, const ActQuantSpec& q,
+                        uint8_t* packed, float* scale, cudaStream_t stream);
+void hadamard_quant_f16(const uint16_t* x, int64_t ldx, int M, const HadamardDevice& had,
+                        const ActQuantSpec& q, uint8_t* packed, float* scale, cudaStream_t stream);
+// Rows of x viewed as [heads, head_dim]: the Hadamard of size heads (had.n()) across
+// the heads axis for each column, then per-row quantization of the whole row.
+void heads_hadamard_quant(const float* x, int64_t ldx, int M, int head_dim, const HadamardDevice& had,
+                          const ActQuantSpec& q, uint8_t* packed, float* scale, cudaStream_t stream);
+// The transforms alone, float out (tests): y [M, n or heads*head_dim], row stride = width.
+void hadamard_f32(const float* x, int64_t ldx, int M, const HadamardDevice& had, float* y,
+                  cudaStream_t stream);
+void heads_hadamard_f32(const float* x, int64_t ldx, int M, int head_dim, const HadamardDevice& had,
+                        float* y, cudaStream_t stream);
+
+// ---- attention -------------------------------------------------------------------
+
+struct KvQuantParams {
+  int k_bits = 4, v_bits = 4;  // 2..4
+  double clip = 0.95;
+};
+
+// The quantized KV cache of one window: codes [KV, T, D/2] (natural nibble order,
+// unsigned), scale and zero [KV, T]; value = scale * (code - zero).
+struct KvCacheView {
+  uint8_t* k_codes = nullptr;
+  float* k_scale = nullptr;
+  float* k_zero = nullptr;
+  uint8_t* v_codes = nullptr;
+  float* v_scale = nullptr;
+  float* v_zero = nullptr;
+};
+
+// qkv [T, (H + 2 KV) D] (q heads, then k heads, then v heads) -> RoPE on q and k
+// (cos/sin tables [T, D/2]), optionally the Hadamard of D on q and k, q written as
+// float [H, T, D], k and v quantized into the cache. D in {64, 128, 256}.
+void rope_qk_kv(const float* qkv, int T, int H, int KV, int D, const float* cos_table,
+                const float* sin_table, bool qk_hadamard, const KvQuantParams& kv, float* q_out,
+                const KvCacheView& cache, cudaStream_t stream);
+// Causal GQA attention over the dequantized cache, softmax in fp32. q [H, T, D],
+// out [T, H*D]. D in {64, 128}.
+void attention(const float* q, const KvCacheView& cache, int T, int H, int KV, int D, float* out,
+               cudaStream_t stream);
+
+// ---- loss ---------------------------------------------------------------------------
+
+// nll[r] = logsumexp(logits[r, :]) - logits[r, targets[r]], logits fp32 [rows, V] (row
+// stride ld), accumulated in fp64.
+void nll_rows(const float* logits, int64_t ld, int rows, int V, const int32_t* targets, double* nll,
+              cudaStream_t stream);
+
+// Number of multiprocessors of the current device (cached).
+int device_sm_count();
+
+}  // namespace quarot::runner

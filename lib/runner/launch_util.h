@@ -1,0 +1,20 @@
+// Launch helpers: raising a kernel's dynamic shared-memory limit once.
+#pragma once
+
+#include <cstddef>
+
+#include "lib/runner/cuda_check.h"
+
+namespace quarot::runner {
+
+// Raises the dynamic shared-memory limit of the kernel at `func` to at least
+// `bytes`, remembering per kernel what was granted (single device). Refuses, with
+// quarot::Error, sizes over the device's opt-in maximum.
+void ensure_dynamic_smem_raw(const void* func, size_t bytes);
+
+template <typename Kernel>
+void ensure_dynamic_smem(Kernel* kernel, size_t bytes) {
+  if (bytes > 48 * 1024) ensure_dynamic_smem_raw(reinterpret_cast<const void*>(kernel), bytes);
+}
+
+}  // namespace quarot::runner
