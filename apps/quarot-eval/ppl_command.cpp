@@ -48,6 +48,8 @@ int run_ppl(const PplArgs& a) {
   if (a.json) Progress::set_enabled(false);
   const at::Device device = parse_device(a.device);
   const at::ScalarType dtype = parse_scalar_type(a.dtype, "--dtype");
+  QUAROT_CHECK(!(dtype == at::kHalf && device.is_cpu()),
+               "--dtype fp16 needs --device cuda (LibTorch's CPU kernels have no fp16 matmul; use bf16 or fp32)");
 
   const fs::path tok_path = fs::path(a.model) / "tokenizer.json";
   QUAROT_CHECK(fs::exists(tok_path), "--model ", a.model, ": no tokenizer.json");

@@ -16,40 +16,8 @@
 #include "lib/runner/device_common.cuh"
 #include "lib/runner/kernels.h"
 #include "lib/runner/launch_util.h"
-#include "rotate/hadamard.h"
 
 namespace quarot::runner {
-
-HadamardDevice::HadamardDevice(int64_t n) : n_(n) {
-  const hadamard::Plan plan = hadamard::factor(n);
-  K_ = plan.K;
-  m_ = plan.m;
-  QUAROT_CHECK(K_ <= 256, "online Hadamard of size ", n, " needs a ", K_, "x", K_,
-               " factor; the CUDA runner supports K <= 256");
-  if (K_ == 1) return;
-  const hadamard::SignMatrix& hk = hadamard::base_matrix(K_);
-  // Fragments of the padded KP×KP matrix for mma.m16n8k16 (A operand, row-major):
-  // tile (at, kt), lane (g, t): {(g, 2t..2t+1), (g+8, 2t..), (g, 2t+8..), (g+8, 2t+8..)}.
-  const int64_t KT = (K_ + 15) / 16;
-  std::vector<uint32_t> frag(size_t(KT * KT * 32 * 4));
-  auto h16 = [&](int64_t r, int64_t c) -> uint32_t {
-    if (r >= K_ || c >= K_) return 0;
-    return hk(r, c) > 0 ? 0x3C00u : 0xBC00u;  // fp16 +1 / -1
-  };
-  for (int64_t at = 0; at < KT; ++at)
-    for (int64_t kt = 0; kt < KT; ++kt)
-      for (int lane = 0; lane < 32; ++lane) {
-        const int64_t g = lane >> 2, t = lane & 3;
-        const int64_t r0 = at * 16 + g, c0 = kt * 16 + 2 * t;
-        uint32_t* f = &frag[size_t(((at * KT + kt) * 32 + lane) * 4)];
-        f[0] = h16(r0, c0) | (h16(r0, c0 + 1) << 16);
-        f[1] = h16(r0 + 8, c0) | (h16(r0 + 8, c0 + 1) << 16);
-        f[2] = h16(r0, c0 + 8) | (h16(r0, c0 + 9) << 16);
-        f[3] = h16(r0 + 8, c0 + 8) | (h16(r0 + 8, c0 + 9) << 16);
-      }
-  frag_.resize(frag.size());
-  frag_.upload(frag.data(), frag.size());
-}
 
 namespace {
 
@@ -211,7 +179,7 @@ __global__ void __launch_bounds__(kThreads)
     const int shift = e > 13 ? 13 - e : 0;
     const float in_scale = ldexpf(1.f, shift);
     post = tf.norm * ldexpf(1.f, -shift);
-    kmix<KT > 0 ? KT : 1>(row, n / tf.K, tf.K, tf.frag, in_scale);
+    kmix<(KT > 0 ? KT : 1)>(row, n / tf.K, tf.K, tf.frag, in_scale);
     __syncthreads();
   }
 
@@ -306,6 +274,10 @@ void hadamard_quant_f16(const uint16_t* x, int64_t ldx, int M, const HadamardDev
 }
 void heads_hadamard_quant(const float* x, int64_t ldx, int M, int head_dim, const HadamardDevice& had,
                           const ActQuantSpec& q, uint8_t* packed, float* scale, cudaStream_t stream) {
+  launch_transform(x, ldx, M, heads_transform(had, head_dim), &q, packed, scale, nullptr, stream);
+}
+void heads_hadamard_quant_f16(const uint16_t* x, int64_t ldx, int M, int head_dim, const HadamardDevice& had,
+                              const ActQuantSpec& q, uint8_t* packed, float* scale, cudaStream_t stream) {
   launch_transform(x, ldx, M, heads_transform(had, head_dim), &q, packed, scale, nullptr, stream);
 }
 void hadamard_f32(const float* x, int64_t ldx, int M, const HadamardDevice& had, float* y,

@@ -107,6 +107,8 @@ void hadamard_quant_f16(const uint16_t* x, int64_t ldx, int M, const HadamardDev
 // the heads axis for each column, then per-row quantization of the whole row.
 void heads_hadamard_quant(const float* x, int64_t ldx, int M, int head_dim, const HadamardDevice& had,
                           const ActQuantSpec& q, uint8_t* packed, float* scale, cudaStream_t stream);
+void heads_hadamard_quant_f16(const uint16_t* x, int64_t ldx, int M, int head_dim, const HadamardDevice& had,
+                              const ActQuantSpec& q, uint8_t* packed, float* scale, cudaStream_t stream);
 // The transforms alone, float out (tests): y [M, n or heads*head_dim], row stride = width.
 void hadamard_f32(const float* x, int64_t ldx, int M, const HadamardDevice& had, float* y,
                   cudaStream_t stream);

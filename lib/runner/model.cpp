@@ -33,7 +33,7 @@ std::vector<float> read_vector(const Checkpoint& ck, const std::string& name, in
 
 std::vector<uint16_t> read_f16_matrix(const Checkpoint& ck, const std::string& name, int64_t rows, int64_t cols) {
   const TensorInfo& info = expect(ck, name, {DType::F16, DType::F32, DType::BF16}, {rows, cols});
-  std::vector<uint16_t> out(size_t(rows * cols));
+  std::vector<uint16_t> out(static_cast<size_t>(rows * cols));
   if (info.dtype == DType::F16) {
     std::memcpy(out.data(), ck.data(name), out.size() * sizeof(uint16_t));
   } else {
@@ -74,8 +74,8 @@ void upload_concat(PackedLinear& dst, const std::vector<HostLinear>& parts, cons
   int64_t total = 0;
   for (int64_t o : outs) total += o;
   const int64_t rb = in / 2;
-  std::vector<uint8_t> codes(size_t(total * rb));
-  std::vector<float> scale(size_t(total)), bias;
+  std::vector<uint8_t> codes(static_cast<size_t>(total * rb));
+  std::vector<float> scale(static_cast<size_t>(total)), bias;
   bool any_bias = false;
   for (const HostLinear& p : parts) any_bias = any_bias || !p.bias.empty();
   if (any_bias) bias.assign(size_t(total), 0.f);

@@ -7,7 +7,7 @@ namespace quarot::runner {
 std::vector<float> rope_inverse_frequencies(const LlamaConfig& cfg) {
   const int64_t dim = cfg.head_dim, half = dim / 2;
   const RopeConfig& s = cfg.rope;
-  std::vector<float> inv(size_t(half));
+  std::vector<float> inv(static_cast<size_t>(half));
   const float theta = float(s.theta);
   for (int64_t i = 0; i < half; ++i) {
     const float expo = float(2 * i) / float(dim);

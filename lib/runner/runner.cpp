@@ -1,5 +1,6 @@
 #include "lib/runner/runner.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
