@@ -4,7 +4,8 @@
 #   scripts/device.sh golden   Hugging Face reference files -> $OUT/golden.tar.gz
 #   scripts/device.sh build    configure + build against the Python env's LibTorch/CUDA
 #   scripts/device.sh test     build, then ctest (CPU and GPU tests) -> $OUT/test.log
-#   scripts/device.sh bench    build, then the benchmarks -> $OUT/bench.log
+#   scripts/device.sh pipeline wikillama-27m and stories260K end to end on CUDA -> $OUT/pipeline.log
+#   scripts/device.sh bench    the W4A4 linear vs cuBLAS BF16 benchmark -> $OUT/bench.log
 # Several steps can be given at once: scripts/device.sh build test bench
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -31,17 +32,21 @@ step_build() {
   torch_prefix=$(python3 -c 'import torch; print(torch.utils.cmake_prefix_path)')
   cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release \
     -DCMAKE_PREFIX_PATH="$torch_prefix" -DQUAROT_EXTRA_INCLUDE="$stage/include;$stage/include/eigen3" \
-    -DQUAROT_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90 2>&1 | tee "$OUT/configure.log" | tail -5
+    -DQUAROT_CUDA=ON -DQUAROT_GPU_TESTS=ON -DCMAKE_CUDA_ARCHITECTURES=90 2>&1 | tee "$OUT/configure.log" | tail -5
   cmake --build "$build" -j "$(nproc)" 2>&1 | tee "$OUT/build.log" | grep -E "error|warning: unused|FAILED" | head -40
   return "${PIPESTATUS[0]}"
 }
 
 step_test() {
-  (cd "$build" && ctest --output-on-failure -j 4 2>&1 | tee "$OUT/test.log")
+  (cd "$build" && ctest --output-on-failure -j 8 2>&1 | tee "$OUT/test.log" | tail -30)
+}
+
+step_pipeline() {
+  bash scripts/gpu_pipeline.sh "$build" "$stage/wikillama-27m" /tmp/quarot-gpu 2>&1 | tee "$OUT/pipeline.log"
 }
 
 step_bench() {
-  bash scripts/bench_device.sh "$build" 2>&1 | tee "$OUT/bench.log"
+  "$build/lib/runner/bench_w4a4" 2>&1 | tee "$OUT/bench.log"
 }
 
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader || true

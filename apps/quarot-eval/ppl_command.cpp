@@ -18,6 +18,9 @@
 #include "lib/eval/perplexity.h"
 #include "lib/model/tensor_bridge.h"
 #include "lib/tokenizer/tokenizer.h"
+#ifdef QUAROT_HAVE_RUNNER
+#include "lib/runner/runner.h"
+#endif
 
 namespace fs = std::filesystem;
 
@@ -26,6 +29,7 @@ namespace {
 
 struct PplArgs {
   std::string model, dataset = "wikitext2", data, split = "test", device = "cpu", dtype = "fp32", dump_ids;
+  std::string backend = "torch";
   int64_t seqlen = 2048, batch = 1, limit = 0;
   bool json = false;
   EvalOverrides overrides;
@@ -41,6 +45,37 @@ void dump_ids(const std::string& path, const std::vector<int32_t>& ids) {
   // int32 little-endian; this code only builds on little-endian hosts.
   std::string bytes(reinterpret_cast<const char*>(ids.data()), ids.size() * sizeof(int32_t));
   write_file_atomic(path, bytes);
+}
+
+void print_result(const PplArgs& a, double ppl, int64_t windows, int64_t tokens, double seconds, double tok_seconds,
+                  const std::string& dtype, const std::string& description, const std::vector<double>& nll,
+                  const nlohmann::json& extra) {
+  if (a.json) {
+    nlohmann::json j = {{"ppl", ppl},         {"windows", windows},        {"tokens", tokens},
+                        {"seconds", seconds}, {"tokenize_seconds", tok_seconds}, {"seqlen", a.seqlen},
+                        {"model", a.model},   {"dataset", a.dataset},      {"device", a.device},
+                        {"backend", a.backend}, {"dtype", dtype},          {"quantization", description},
+                        {"window_nll", nll}};
+    j.update(extra);
+    std::printf("%s\n", j.dump().c_str());
+  } else {
+    std::printf("ppl %.6f  windows %lld  tokens %lld  seconds %.2f  (%s)\n", ppl, (long long)windows,
+                (long long)tokens, seconds, description.c_str());
+  }
+}
+
+int run_cuda_backend(const PplArgs& a, const std::vector<int32_t>& ids, double tok_seconds) {
+#ifdef QUAROT_HAVE_RUNNER
+  RunnerResult r = runner_perplexity(a.model, ids, a.seqlen, a.limit, !a.json);
+  print_result(a, r.ppl, r.windows, r.tokens, r.seconds, tok_seconds, "int4", r.description, r.window_nll,
+               {{"tokens_per_second", r.tokens_per_second}, {"peak_gpu_bytes", r.peak_gpu_bytes},
+                {"load_seconds", r.load_seconds}});
+  return kExitOk;
+#else
+  (void)ids;
+  (void)tok_seconds;
+  QUAROT_FAIL("--backend cuda: this build has no CUDA runner (configure with nvcc available, QUAROT_CUDA=ON)");
+#endif
 }
 
 int run_ppl(const PplArgs& a) {
@@ -62,6 +97,7 @@ int run_ppl(const PplArgs& a) {
            " tokens in " + format_duration(tok_seconds));
   if (!a.dump_ids.empty()) dump_ids(a.dump_ids, ids);
 
+  if (a.backend == "cuda") return run_cuda_backend(a, ids, tok_seconds);
   EvalModel em = load_eval_model(a.model, dtype, device, a.overrides);
   log_info("model: " + em.description);
   PerplexityOptions opt;
@@ -74,19 +110,8 @@ int run_ppl(const PplArgs& a) {
                em.model.config.max_position_embeddings, ")");
   PerplexityResult r = perplexity(em.model, ids, opt, *em.hooks);
 
-  if (a.json) {
-    nlohmann::json j = {{"ppl", r.ppl},          {"windows", r.windows},
-                        {"tokens", r.tokens},    {"seconds", r.seconds},
-                        {"tokenize_seconds", tok_seconds},
-                        {"seqlen", a.seqlen},    {"model", a.model},
-                        {"dataset", a.dataset},  {"device", a.device},
-                        {"dtype", scalar_type_name(dtype)}, {"quantization", em.description},
-                        {"window_nll", r.window_nll}};
-    std::printf("%s\n", j.dump().c_str());
-  } else {
-    std::printf("ppl %.6f  windows %lld  tokens %lld  seconds %.2f  (%s)\n", r.ppl, (long long)r.windows,
-                (long long)r.tokens, r.seconds, em.description.c_str());
-  }
+  print_result(a, r.ppl, r.windows, r.tokens, r.seconds, tok_seconds, scalar_type_name(dtype), em.description,
+               r.window_nll, nlohmann::json::object());
   return kExitOk;
 }
 
@@ -100,7 +125,9 @@ std::function<int()> add_ppl_command(CLI::App& app) {
   c->add_option("--data", a->data, "wikitext2: directory with wiki.<split>.raw, or the file; text: a file")->required();
   c->add_option("--split", a->split, "WikiText-2 split when --data is a directory")->check(CLI::IsMember({"test", "valid", "train"}));
   c->add_option("--seqlen", a->seqlen, "Window length in tokens")->check(CLI::PositiveNumber);
-  c->add_option("--device", a->device, "cpu or cuda");
+  c->add_option("--device", a->device, "cpu or cuda (LibTorch backend)");
+  c->add_option("--backend", a->backend, "torch: LibTorch fake-quant simulation; cuda: the INT4 CUDA runner "
+                "(packed checkpoints)")->check(CLI::IsMember({"torch", "cuda"}));
   c->add_option("--dtype", a->dtype, "Compute dtype: fp32, bf16, fp16 (fp64 for checks)");
   c->add_option("--batch", a->batch, "Windows per forward pass")->check(CLI::PositiveNumber);
   c->add_option("--limit-windows", a->limit, "Evaluate only the first K windows")->check(CLI::NonNegativeNumber);

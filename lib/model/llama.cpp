@@ -86,18 +86,29 @@ at::Tensor LlamaModel::embed_tokens(const at::Tensor& ids) const {
 namespace {
 
 // Causal attention with GQA. Scores and softmax in float32 (float64 for float64
-// models), as transformers' eager attention does.
+// models), as transformers' eager attention does. Two savings that change no
+// result beyond rounding: the query heads that share a KV head are stacked into
+// one matmul against that head (no copies of K and V), and queries go in blocks
+// so that keys in the future of a whole block are never multiplied.
 at::Tensor attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, int64_t groups) {
-  at::Tensor kk = groups > 1 ? k.repeat_interleave(groups, 1) : k;
-  at::Tensor vv = groups > 1 ? v.repeat_interleave(groups, 1) : v;
-  const int64_t T = q.size(2);
-  const double scale = 1.0 / std::sqrt(double(q.size(-1)));
-  at::Tensor scores = at::matmul(q, kk.transpose(-2, -1)) * scale;
-  at::Tensor future = at::ones({T, T}, q.options().dtype(at::kBool)).triu(1);
+  const int64_t B = q.size(0), H = q.size(1), T = q.size(2), D = q.size(3), KV = H / groups;
+  const double scale = 1.0 / std::sqrt(double(D));
   const auto acc = q.scalar_type() == at::kDouble ? at::kDouble : at::kFloat;
-  scores = scores.to(acc).masked_fill(future, -std::numeric_limits<double>::infinity());
-  at::Tensor probs = at::softmax(scores, -1).to(q.scalar_type());
-  return at::matmul(probs, vv);
+  constexpr int64_t kBlock = 256;
+  const at::Tensor qg = q.reshape({B, KV, groups, T, D});
+  at::Tensor out = at::empty({B, KV, groups, T, D}, q.options());
+  for (int64_t qs = 0; qs < T; qs += kBlock) {
+    const int64_t L = std::min(kBlock, T - qs), keys = qs + L;
+    at::Tensor qb = qg.narrow(3, qs, L).reshape({B, KV, groups * L, D});
+    at::Tensor scores = at::matmul(qb, k.narrow(2, 0, keys).transpose(-2, -1)).mul_(scale).to(acc);
+    // Query qs+i sees keys 0..qs+i.
+    at::Tensor future = at::arange(keys, q.options().dtype(at::kLong)).unsqueeze(0) >
+                        at::arange(qs, keys, q.options().dtype(at::kLong)).unsqueeze(1);
+    scores.view({B, KV, groups, L, keys}).masked_fill_(future, -std::numeric_limits<double>::infinity());
+    at::Tensor probs = at::softmax(scores, -1).to(q.scalar_type());
+    out.narrow(3, qs, L).copy_(at::matmul(probs, v.narrow(2, 0, keys)).view({B, KV, groups, L, D}));
+  }
+  return out.view({B, H, T, D});
 }
 
 }  // namespace

@@ -169,14 +169,15 @@ __global__ void __launch_bounds__(kThreads)
 
   float post = tf.norm;
   if (KT > 0) {
-    // fp16 has 5 exponent bits: bring the row's magnitude to at most 2^13 (an exact
-    // power-of-two scaling, undone after the product).
+    // fp16 has 5 exponent bits: bring the row's maximum into [2^12, 2^13) by an exact
+    // power-of-two scaling (undone after the product), so that neither the hi nor the
+    // lo half overflows or goes subnormal where it matters.
     float amax = 0.f;
     for (int i = threadIdx.x; i < n; i += blockDim.x) amax = fmaxf(amax, fabsf(row[i]));
     amax = dev::block_max(amax, scratch);
     int e = 0;
     if (amax > 0.f) frexpf(amax, &e);
-    const int shift = e > 13 ? 13 - e : 0;
+    const int shift = amax > 0.f ? 13 - e : 0;
     const float in_scale = ldexpf(1.f, shift);
     post = tf.norm * ldexpf(1.f, -shift);
     kmix<(KT > 0 ? KT : 1)>(row, n / tf.K, tf.K, tf.frag, in_scale);

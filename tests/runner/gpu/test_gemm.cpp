@@ -1,0 +1,188 @@
+// The W4A4 GEMM: integer results exact, epilogues against float64.
+#include <cmath>
+
+#include "lib/io/dtype.h"
+#include "lib/runner/kernels.h"
+#include "tests/runner/gpu/gpu_test_util.h"
+
+using namespace quarot::runner;
+using namespace quarot::runner::testing;
+
+namespace {
+
+struct Problem {
+  int M, N, K;
+  std::vector<uint8_t> a, w;  // packed codes
+  std::vector<float> sa, sw, bias;
+  std::vector<int64_t> dot;   // exact reference [M, N]
+};
+
+Problem make(std::mt19937_64& rng, int M, int N, int K, bool extreme) {
+  Problem p{M, N, K, {}, {}, {}, {}, {}, {}};
+  p.a.resize(size_t(M) * K / 2);
+  p.w.resize(size_t(N) * K / 2);
+  // `extreme`: all codes -8, the largest products, to prove int32 accumulation holds.
+  for (auto& b : p.a) b = extreme ? 0x88 : uint8_t(rng());
+  for (auto& b : p.w) b = extreme ? 0x88 : uint8_t(rng());
+  std::uniform_real_distribution<float> sd(1e-3f, 1e-1f), bd(-2.f, 2.f);
+  p.sa.resize(static_cast<size_t>(M));
+  p.sw.resize(static_cast<size_t>(N));
+  p.bias.resize(static_cast<size_t>(N));
+  for (auto& v : p.sa) v = sd(rng);
+  for (auto& v : p.sw) v = sd(rng);
+  for (auto& v : p.bias) v = bd(rng);
+  std::vector<int8_t> ac(size_t(M) * K), wc(size_t(N) * K);
+  for (size_t i = 0; i < ac.size(); ++i) ac[i] = int8_t(nibble_signed(p.a[i / 2], int(i & 1)));
+  for (size_t i = 0; i < wc.size(); ++i) wc[i] = int8_t(nibble_signed(p.w[i / 2], int(i & 1)));
+  p.dot.assign(size_t(M) * N, 0);
+  for (int m = 0; m < M; ++m)
+    for (int n = 0; n < N; ++n) {
+      int64_t s = 0;
+      const int8_t* x = &ac[size_t(m) * K];
+      const int8_t* y = &wc[size_t(n) * K];
+      for (int k = 0; k < K; ++k) s += int64_t(x[k]) * y[k];
+      p.dot[size_t(m) * N + n] = s;
+    }
+  return p;
+}
+
+double ref_value(const Problem& p, int m, int n, bool bias) {
+  return double(p.dot[size_t(m) * p.N + n]) * p.sa[size_t(m)] * p.sw[size_t(n)] + (bias ? p.bias[size_t(n)] : 0.0);
+}
+
+void run_case(std::mt19937_64& rng, int M, int N, int K, GemmPath path, bool extreme = false) {
+  INFO("M " << M << " N " << N << " K " << K << " path " << int(path));
+  const Problem p = make(rng, M, N, K, extreme);
+  auto da = to_device(p.a), dw = to_device(p.w);
+  auto dsa = to_device(p.sa), dsw = to_device(p.sw), dbias = to_device(p.bias);
+  GemmArgs g;
+  g.a = da.get();
+  g.a_scale = dsa.get();
+  g.w = dw.get();
+  g.w_scale = dsw.get();
+  g.M = M;
+  g.N = N;
+  g.K = K;
+
+  // Exact integer products.
+  {
+    DeviceBuffer<int32_t> o(size_t(M) * N);
+    g.out = o.get();
+    g.ldo = N;
+    g.mode = OutMode::I32;
+    run_poisoned([&] { w4a4_gemm(g, nullptr, path); }, {out(o)});
+    const std::vector<int32_t> got = to_host(o);
+    size_t bad = 0;
+    for (size_t i = 0; i < got.size(); ++i) bad += int64_t(got[i]) != p.dot[i];
+    REQUIRE(bad == 0);
+  }
+  // float out with bias, output row stride wider than N.
+  {
+    const int ldo = N + 16;
+    DeviceBuffer<float> o(size_t(M) * ldo);
+    g.out = o.get();
+    g.ldo = ldo;
+    g.bias = dbias.get();
+    g.mode = OutMode::F32;
+    REQUIRE(cudaMemset(o.get(), 0, o.bytes()) == cudaSuccess);
+    w4a4_gemm(g, nullptr, path);
+    REQUIRE(cudaDeviceSynchronize() == cudaSuccess);
+    const std::vector<float> got = to_host(o);
+    for (int m = 0; m < M; ++m)
+      for (int n = 0; n < N; ++n) {
+        const double r = ref_value(p, m, n, true);
+        const double mag = std::abs(ref_value(p, m, n, false)) + std::abs(p.bias[size_t(n)]);
+        REQUIRE(std::abs(got[size_t(m) * ldo + n] - r) <= 1e-6 * mag + 1e-30);
+      }
+    for (int m = 0; m < M; ++m)  // the padding columns stay untouched
+      for (int n = N; n < ldo; ++n) REQUIRE(got[size_t(m) * ldo + n] == 0.f);
+  }
+  // fp16 out, no bias.
+  {
+    DeviceBuffer<uint16_t> o(size_t(M) * N);
+    g.out = o.get();
+    g.ldo = N;
+    g.bias = nullptr;
+    g.mode = OutMode::F16;
+    run_poisoned([&] { w4a4_gemm(g, nullptr, path); }, {out(o)});
+    const std::vector<uint16_t> got = to_host(o);
+    for (int m = 0; m < M; ++m)
+      for (int n = 0; n < N; ++n) {
+        const double r = ref_value(p, m, n, false);
+        REQUIRE(std::abs(quarot::fp16_to_float(got[size_t(m) * N + n]) - r) <= 1e-3 * std::abs(r) + 1e-6);
+      }
+  }
+  // Residual add.
+  {
+    std::normal_distribution<float> nd(0.f, 1.f);
+    std::vector<float> h(size_t(M) * N);
+    for (auto& v : h) v = nd(rng);
+    auto dh = to_device(h);
+    g.out = dh.get();
+    g.ldo = N;
+    g.bias = dbias.get();
+    g.mode = OutMode::AddF32;
+    w4a4_gemm(g, nullptr, path);
+    REQUIRE(cudaDeviceSynchronize() == cudaSuccess);
+    const std::vector<float> got = to_host(dh);
+    for (int m = 0; m < M; ++m)
+      for (int n = 0; n < N; ++n) {
+        const double r = h[size_t(m) * N + n] + ref_value(p, m, n, true);
+        const double mag = std::abs(h[size_t(m) * N + n]) + std::abs(ref_value(p, m, n, false)) + std::abs(p.bias[size_t(n)]);
+        REQUIRE(std::abs(got[size_t(m) * N + n] - r) <= 1e-6 * mag);
+      }
+  }
+  // SwiGLU: rows interleaved as blocks of 8 gate rows then 8 up rows.
+  {
+    const int I = N / 2;
+    DeviceBuffer<float> o(size_t(M) * I);
+    g.out = o.get();
+    g.ldo = I;
+    g.bias = dbias.get();
+    g.mode = OutMode::SwiGLU;
+    run_poisoned([&] { w4a4_gemm(g, nullptr, path); }, {out(o)});
+    const std::vector<float> got = to_host(o);
+    for (int m = 0; m < M; ++m)
+      for (int r = 0; r < N; ++r) {
+        const int64_t src = interleaved_gate_up_source(r, I);
+        if (src >= I) continue;  // an up row
+        const int up_row = r + 8;
+        REQUIRE(interleaved_gate_up_source(up_row, I) == src + I);
+        const double gv = ref_value(p, m, r, true), uv = ref_value(p, m, up_row, true);
+        const double ref = gv / (1.0 + std::exp(-gv)) * uv;
+        const double mag = (std::abs(ref_value(p, m, r, false)) + std::abs(p.bias[size_t(r)]) + 1e-3) *
+                           (std::abs(ref_value(p, m, up_row, false)) + std::abs(p.bias[size_t(up_row)]) + 1e-3);
+        REQUIRE(std::abs(got[size_t(m) * I + src] - ref) <= 4e-6 * mag);
+      }
+  }
+}
+
+}  // namespace
+
+TEST_CASE("w4a4_gemm skinny path (M <= 16)", "[gpu][gemm]") {
+  require_gpu();
+  auto rng = rng_for("gemm_skinny");
+  run_case(rng, 1, 64, 128, GemmPath::Skinny);
+  run_case(rng, 5, 48, 96, GemmPath::Skinny);    // K tail inside one 128-wide step
+  run_case(rng, 8, 272, 1376, GemmPath::Skinny); // N not a multiple of the 32-row block
+  run_case(rng, 9, 128, 4096, GemmPath::Skinny);
+  run_case(rng, 16, 4096, 4096, GemmPath::Skinny);
+  run_case(rng, 3, 64, 11008, GemmPath::Skinny);
+  run_case(rng, 16, 32, 14336, GemmPath::Skinny, /*extreme=*/true);
+}
+
+TEST_CASE("w4a4_gemm tiled path", "[gpu][gemm]") {
+  require_gpu();
+  auto rng = rng_for("gemm_tiled");
+  run_case(rng, 1, 64, 128, GemmPath::Tiled);
+  run_case(rng, 16, 80, 96, GemmPath::Tiled);
+  run_case(rng, 17, 272, 1376, GemmPath::Tiled);
+  run_case(rng, 130, 96, 4096, GemmPath::Tiled);
+  run_case(rng, 300, 384, 1376, GemmPath::Tiled);
+  run_case(rng, 64, 48, 14336, GemmPath::Tiled, /*extreme=*/true);
+  // Large enough for the 128x128 and 64x128 tiles (Auto picks by block count).
+  REQUIRE(std::string(w4a4_gemm_path_name(1088, 1024)) == "tiled64x128");
+  run_case(rng, 1088, 1024, 256, GemmPath::Auto);
+  REQUIRE(std::string(w4a4_gemm_path_name(2048, 2176)) == "tiled128x128");
+  run_case(rng, 2048, 2176, 256, GemmPath::Auto);
+}

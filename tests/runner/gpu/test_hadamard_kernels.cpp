@@ -1,0 +1,138 @@
+// Online Hadamard kernels against rotate/'s float64 reference transform.
+#include <cmath>
+
+#include "lib/io/dtype.h"
+#include "lib/runner/kernels.h"
+#include "rotate/hadamard.h"
+#include "tests/runner/gpu/gpu_test_util.h"
+
+using namespace quarot::runner;
+using namespace quarot::runner::testing;
+
+namespace {
+
+std::vector<float> random_rows(std::mt19937_64& rng, int M, int n) {
+  std::normal_distribution<float> nd(0.f, 1.f);
+  std::vector<float> x(size_t(M) * n);
+  for (int r = 0; r < M; ++r) {
+    const float s = r == 0 ? 3e4f : (r == 1 ? 1e-3f : 1.f);  // fp16 overflow / underflow risks
+    for (int k = 0; k < n; ++k) x[size_t(r) * n + k] = s * nd(rng);
+    x[size_t(r) * n + size_t(rng() % n)] *= 50.f;  // an outlier
+  }
+  return x;
+}
+
+// y = H_n x / sqrt(n), the convention of rotate/hadamard.h.
+std::vector<double> ref_rows(const std::vector<float>& x, int M, int n) {
+  std::vector<double> y(x.begin(), x.end());
+  for (int r = 0; r < M; ++r) {
+    quarot::hadamard::apply_hadamard_inplace(&y[size_t(r) * n], n);
+    for (int k = 0; k < n; ++k) y[size_t(r) * n + k] /= std::sqrt(double(n));
+  }
+  return y;
+}
+
+// Transform across heads: rows are [H, D]; each column d gets H_H.
+std::vector<double> ref_heads(const std::vector<float>& x, int M, int H, int D) {
+  std::vector<double> y(x.size()), col(static_cast<size_t>(H));
+  for (int r = 0; r < M; ++r)
+    for (int d = 0; d < D; ++d) {
+      for (int h = 0; h < H; ++h) col[size_t(h)] = x[size_t(r) * H * D + size_t(h) * D + d];
+      quarot::hadamard::apply_hadamard_inplace(col.data(), H);
+      for (int h = 0; h < H; ++h) y[size_t(r) * H * D + size_t(h) * D + d] = col[size_t(h)] / std::sqrt(double(H));
+    }
+  return y;
+}
+
+void check_float(const std::vector<float>& got, const std::vector<double>& ref, int M, int n) {
+  for (int r = 0; r < M; ++r) {
+    std::vector<double> g(got.begin() + int64_t(r) * n, got.begin() + int64_t(r + 1) * n);
+    std::vector<double> e(ref.begin() + int64_t(r) * n, ref.begin() + int64_t(r + 1) * n);
+    const double err = rel_l2(g, e);
+    INFO("row " << r << " relative L2 error " << err);
+    REQUIRE(err < 2e-6);
+  }
+}
+
+void check_codes(const std::vector<double>& y, int M, int n, const std::vector<uint8_t>& packed,
+                 const std::vector<float>& scale) {
+  int ties = 0, bad = 0;
+  for (int r = 0; r < M; ++r) {
+    double amax = 0;
+    for (int k = 0; k < n; ++k) amax = std::max(amax, std::abs(y[size_t(r) * n + k]));
+    const double s_ref = amax * 0.9 / 7;
+    INFO("row " << r << " scale " << scale[size_t(r)] << " reference " << s_ref);
+    REQUIRE(std::abs(scale[size_t(r)] - s_ref) <= 1e-5 * s_ref);
+    for (int k = 0; k < n; ++k) {
+      const int code = nibble_signed(packed[size_t(r) * (n / 2) + k / 2], k & 1);
+      if (!code_ok(code, y[size_t(r) * n + k] / double(scale[size_t(r)]), -8, 7, 1e-4, ties)) ++bad;
+    }
+  }
+  REQUIRE(bad == 0);
+  REQUIRE(ties <= M * n / 500 + 2);
+}
+
+}  // namespace
+
+TEST_CASE("hadamard_f32 and hadamard_quant match H_K ⊗ S_2^m", "[gpu][hadamard]") {
+  require_gpu();
+  auto rng = rng_for("hadamard_rows");
+  // 1376 = 172·8, 11008 = 172·64, 14336 = 28·512, 160 = 20·8, 96 = 12·8, powers of two.
+  for (int n : {1376, 11008, 14336, 160, 96, 4096, 8192, 64}) {
+    INFO("n = " << n);
+    const HadamardDevice had(n);
+    const int M = 4;
+    std::vector<float> x = random_rows(rng, M, n);
+    const std::vector<double> ref = ref_rows(x, M, n);
+    auto dx = to_device(x);
+    DeviceBuffer<float> y(size_t(M) * n);
+    run_poisoned([&] { hadamard_f32(dx.get(), n, M, had, y.get(), nullptr); }, {out(y)});
+    check_float(to_host(y), ref, M, n);
+
+    DeviceBuffer<uint8_t> packed(size_t(M) * n / 2);
+    DeviceBuffer<float> scale(static_cast<size_t>(M));
+    const ActQuantSpec q{4, 0.9};
+    run_poisoned([&] { hadamard_quant_f32(dx.get(), n, M, had, q, packed.get(), scale.get(), nullptr); },
+                 {out(packed), out(scale)});
+    check_codes(ref, M, n, to_host(packed), to_host(scale));
+
+    // fp16 input (the benchmark's), with a wider row stride.
+    const int ld = n + 8;
+    std::vector<uint16_t> h(size_t(M) * ld, quarot::float_to_fp16(-7.f));
+    std::vector<float> xr(x.size());
+    for (int r = 0; r < M; ++r)
+      for (int k = 0; k < n; ++k) {
+        const float v = r == 0 ? x[size_t(r) * n + k] / 64.f : x[size_t(r) * n + k];  // stay within fp16
+        h[size_t(r) * ld + k] = quarot::float_to_fp16(v);
+        xr[size_t(r) * n + k] = quarot::fp16_to_float(h[size_t(r) * ld + k]);
+      }
+    auto dh = to_device(h);
+    run_poisoned([&] { hadamard_quant_f16(dh.get(), ld, M, had, q, packed.get(), scale.get(), nullptr); },
+                 {out(packed), out(scale)});
+    check_codes(ref_rows(xr, M, n), M, n, to_host(packed), to_host(scale));
+  }
+}
+
+TEST_CASE("heads_hadamard transforms across the heads axis", "[gpu][hadamard]") {
+  require_gpu();
+  auto rng = rng_for("hadamard_heads");
+  struct Case { int H, D; };
+  // 32 = Sylvester, 40 = 20·2 (Paley, not symmetric), 12 = 12·1, 64 with head_dim 64.
+  for (const Case c : {Case{32, 128}, Case{40, 64}, Case{12, 64}, Case{64, 64}}) {
+    INFO("heads " << c.H << " head_dim " << c.D);
+    const HadamardDevice had(c.H);
+    const int M = 3, n = c.H * c.D;
+    std::vector<float> x = random_rows(rng, M, n);
+    const std::vector<double> ref = ref_heads(x, M, c.H, c.D);
+    auto dx = to_device(x);
+    DeviceBuffer<float> y(size_t(M) * n);
+    run_poisoned([&] { heads_hadamard_f32(dx.get(), n, M, c.D, had, y.get(), nullptr); }, {out(y)});
+    check_float(to_host(y), ref, M, n);
+    DeviceBuffer<uint8_t> packed(size_t(M) * n / 2);
+    DeviceBuffer<float> scale(static_cast<size_t>(M));
+    const ActQuantSpec q{4, 0.9};
+    run_poisoned([&] { heads_hadamard_quant(dx.get(), n, M, c.D, had, q, packed.get(), scale.get(), nullptr); },
+                 {out(packed), out(scale)});
+    check_codes(ref, M, n, to_host(packed), to_host(scale));
+  }
+}
