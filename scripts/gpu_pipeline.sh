@@ -31,5 +31,7 @@ one_model() {  # name dir seqlen
 
 one_model stories260K "$root/tests/data/models/stories260K" 512
 one_model wikillama-27m "$wikillama" 2048
+echo "== invariance wikillama-27m (cuda): original, fused, hadamard, random"
+bash "$root/scripts/invariance_table.sh" "$wikillama" 2048 "$work/inv" --device cuda
 echo "== accuracy table wikillama-27m (cuda)"
 bash "$root/scripts/accuracy_table.sh" "$wikillama" 2048 "$work/acc" --device cuda

@@ -1,5 +1,7 @@
 #include "apps/stages/eval_model.h"
 
+#include "apps/stages/model_quantize.h"
+
 #include <ATen/ATen.h>
 
 #include "lib/core/error.h"
@@ -29,14 +31,7 @@ void fake_quantize_weights(LlamaModel& m, int bits, int64_t groupsize, bool clip
   cfg.group_size = groupsize;
   cfg.clip_search = clip_search;
   check_weight_quant_config(cfg, "--w-bits");
-  auto linears = decoder_linears(m);
-  Progress p("rtn", int64_t(linears.size()));
-  int64_t done = 0;
-  for (NamedLinear& nl : linears) {
-    nl.linear->weight = quantize_weight(nl.linear->weight, cfg, nl.name.c_str()).dequantized;
-    p.update(++done);
-  }
-  p.finish();
+  rtn_model(m, cfg);
 }
 
 EvalModel load_eval_model(const std::filesystem::path& dir, at::ScalarType dtype, at::Device device,

@@ -14,19 +14,6 @@
 #include "rotate/fuse_norms.h"
 
 namespace quarot {
-namespace {
-
-double seconds_since(std::chrono::steady_clock::time_point t0) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-}
-
-SaveOptions save_options(const StageIO& io) {
-  SaveOptions s;
-  s.dtype = io.store_dtype.empty() ? at::kFloat : parse_scalar_type(io.store_dtype, "--dtype");
-  return s;
-}
-
-}  // namespace
 
 StageSummary run_fuse(const StageIO& io) {
   c10::InferenceMode guard;
@@ -39,7 +26,7 @@ StageSummary run_fuse(const StageIO& io) {
   man.fused = true;
   man.history.push_back({{"stage", "fuse"}, {"untied_embeddings", was_tied}});
   write_dir_atomic(io.out, io.overwrite, [&](const std::filesystem::path& tmp) {
-    save_model(m, man, io.in, tmp, save_options(io));
+    save_model(m, man, io.in, tmp, storage_options(io.store_dtype, at::kFloat));
   }, io.in);
   return {"fuse", seconds_since(t0),
           std::to_string(m.layers.size() * 2 + 1) + " norms folded" + (was_tied ? ", embeddings untied" : "")};
@@ -58,7 +45,7 @@ StageSummary run_rotate(const StageIO& io, const RotationOptions& opt) {
   man.seed = opt.seed;
   man.history.push_back({{"stage", "rotate"}, {"mode", opt.mode}, {"seed", opt.seed}});
   write_dir_atomic(io.out, io.overwrite, [&](const std::filesystem::path& tmp) {
-    save_model(m, man, io.in, tmp, save_options(io));
+    save_model(m, man, io.in, tmp, storage_options(io.store_dtype, at::kFloat));
   }, io.in);
   return {"rotate", seconds_since(t0), opt.mode + " rotation, seed " + std::to_string(opt.seed)};
 }

@@ -23,6 +23,12 @@ void add(TensorSet& set, const std::string& name, at::Tensor t) {
 
 }  // namespace
 
+SaveOptions storage_options(const std::string& dtype_flag, at::ScalarType fallback) {
+  SaveOptions s;
+  s.dtype = dtype_flag.empty() ? fallback : parse_scalar_type(dtype_flag, "--dtype");
+  return s;
+}
+
 void save_model(const LlamaModel& m, const Manifest& manifest, const fs::path& in_dir, const fs::path& out,
                 const SaveOptions& opt, const QuantizedLinears* quantized) {
   LlamaConfig cfg = m.config;

@@ -26,6 +26,9 @@ struct SaveOptions {
   uint64_t max_shard_bytes = 0;       // 0: one file
 };
 
+// The storage options a stage's --dtype flag asks for ("" = `fallback`).
+SaveOptions storage_options(const std::string& dtype_flag, at::ScalarType fallback);
+
 // Writes config.json, model.safetensors (or shards), the input's tokenizer and
 // generation files, and quarot.json into `out` (a fresh temporary directory).
 void save_model(const LlamaModel& m, const Manifest& manifest, const std::filesystem::path& in_dir,

@@ -6,7 +6,7 @@
 
 #include "apps/common/cli.h"
 #include "apps/stages/eval_model.h"
-#include "apps/stages/gptq_driver.h"
+#include "apps/stages/model_quantize.h"
 #include "apps/stages/model_io.h"
 #include "apps/stages/stages.h"
 #include "calib/calibration.h"
@@ -23,10 +23,6 @@ namespace fs = std::filesystem;
 namespace quarot {
 namespace {
 
-double seconds_since(std::chrono::steady_clock::time_point t0) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-}
-
 WeightQuantConfig weight_config(const QuantizeOptions& o) {
   WeightQuantConfig c;
   c.bits = o.w_bits;
@@ -35,25 +31,6 @@ WeightQuantConfig weight_config(const QuantizeOptions& o) {
   c.clip_search = o.w_clip;
   check_weight_quant_config(c, "--w-bits/--groupsize");
   return c;
-}
-
-QuantizedLinears rtn_model(LlamaModel& m, const WeightQuantConfig& cfg) {
-  QuantizedLinears out;
-  auto linears = decoder_linears(m);
-  Progress p("rtn", int64_t(linears.size()));
-  int64_t done = 0;
-  for (NamedLinear& nl : linears) {
-    QuantizedWeight q = quantize_weight(nl.linear->weight, cfg, nl.name.c_str());
-    nl.linear->weight = q.dequantized;
-    QuantizedLinear s;
-    s.codes = q.codes.to(at::kCPU);
-    s.scale = q.scales.to(at::kCPU, at::kFloat);
-    if (q.zeros.defined()) s.zero = q.zeros.to(at::kCPU, at::kFloat);
-    out[nl.name] = s;
-    p.update(++done, nl.name);
-  }
-  p.finish();
-  return out;
 }
 
 }  // namespace
@@ -104,8 +81,7 @@ StageSummary run_quantize(const StageIO& io, const QuantizeOptions& o) {
   man.history.push_back({{"stage", "quantize"}, {"method", o.method}, {"w_bits", o.w_bits}, {"groupsize", o.groupsize},
                          {"w_clip", o.w_clip}, {"a_bits", o.a_bits}, {"kv_bits", o.k_bits},
                          {"seconds", seconds_since(t0)}});
-  SaveOptions so;
-  so.dtype = io.store_dtype.empty() ? at::kFloat : parse_scalar_type(io.store_dtype, "--dtype");
+  SaveOptions so = storage_options(io.store_dtype, at::kFloat);
   write_dir_atomic(io.out, io.overwrite, [&](const fs::path& tmp) { save_model(m, man, io.in, tmp, so, &q); }, io.in);
   return {"quantize", seconds_since(t0),
           "W" + std::to_string(o.w_bits) + " " + detail + ", runtime A" + std::to_string(o.a_bits) + " KV" +
@@ -137,8 +113,7 @@ StageSummary run_pack(const StageIO& io) {
   }
   man.weights.format = "int4-packed";
   man.history.push_back({{"stage", "pack"}});
-  SaveOptions so;
-  so.dtype = io.store_dtype.empty() ? at::kHalf : parse_scalar_type(io.store_dtype, "--dtype");
+  SaveOptions so = storage_options(io.store_dtype, at::kHalf);
   so.pack_int4 = true;
   m.config.tie_word_embeddings = false;  // the runner reads lm_head.weight
   if (m.tied()) m.lm_head.weight = m.embed.clone();

@@ -22,6 +22,10 @@ std::string format_duration(double s) {
   return buf;
 }
 
+double seconds_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
 Progress::Progress(std::string label, int64_t total, bool enabled)
     : label_(std::move(label)), total_(total), enabled_(enabled && g_enabled),
       tty_(::isatty(2)), start_(std::chrono::steady_clock::now()), last_print_(start_) {}

@@ -31,6 +31,8 @@ class Progress {
 
 std::string format_duration(double seconds);
 
+double seconds_since(std::chrono::steady_clock::time_point start);
+
 // Informational line on stderr (suppressed in quiet mode).
 void log_info(const std::string& msg);
 void log_warn(const std::string& msg);

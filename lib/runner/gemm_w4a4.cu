@@ -10,13 +10,19 @@
 //   memory. Memory-bound on the weights.
 // - tiled (M > 16): a classic cp.async multi-stage pipeline, BM x BN x 128 tiles,
 //   activations as A and weights as B.
+// - wgmma (gemm_wgmma.cu, sm_90a, large M): warpgroup MMA from shared memory.
+// GEMMs are launched with programmatic dependent launch (PDL) so that they can
+// start streaming weights while the quantization kernel before them finishes.
 #include <cuda_fp16.h>
 
 #include <algorithm>
+#include <cstdlib>
+#include <cstring>
 
 #include "lib/core/error.h"
 #include "lib/runner/cuda_check.h"
 #include "lib/runner/device_common.cuh"
+#include "lib/runner/gemm_common.cuh"
 #include "lib/runner/kernels.h"
 #include "lib/runner/launch_util.h"
 
@@ -26,50 +32,12 @@ namespace {
 using dev::nib_hi;
 using dev::nib_lo;
 
-struct Params {
-  const uint8_t* a;
-  const float* sa;
-  const uint8_t* w;
-  const float* sw;
-  const float* bias;
-  void* out;
-  int64_t ldo;
-  int M, N, K;
-  int mode;
-};
-
-__device__ __forceinline__ uint32_t word_of(const uint4& v, int c) {
-  return c == 0 ? v.x : c == 1 ? v.y : c == 2 ? v.z : v.w;
-}
-
-__device__ __forceinline__ float silu(float g) { return g / (1.0f + expf(-g)); }
-
-__device__ __forceinline__ float scaled(const Params& p, int m, int n, int acc) {
-  // acc = 256 * dot exactly; the shift is exact and dot fits a float's 24 bits.
-  float v = float(acc >> 8) * p.sa[m] * p.sw[n];
-  if (p.bias != nullptr) v += p.bias[n];
-  return v;
-}
-
-// Epilogue for one output element in the non-SwiGLU modes.
-__device__ __forceinline__ void store_one(const Params& p, int m, int n, int acc) {
-  const int64_t idx = int64_t(m) * p.ldo + n;
-  switch (p.mode) {
-    case int(OutMode::F32): static_cast<float*>(p.out)[idx] = scaled(p, m, n, acc); break;
-    case int(OutMode::F16): static_cast<__half*>(p.out)[idx] = __float2half_rn(scaled(p, m, n, acc)); break;
-    case int(OutMode::AddF32): static_cast<float*>(p.out)[idx] += scaled(p, m, n, acc); break;
-    case int(OutMode::I32): static_cast<int*>(p.out)[idx] = acc >> 8; break;
-    default: break;
-  }
-}
-
-// SwiGLU epilogue: interleaved row n_gate (n_gate % 16 < 8) pairs with n_gate + 8.
-__device__ __forceinline__ void store_swiglu(const Params& p, int m, int n_gate, int acc_gate, int acc_up) {
-  const float g = scaled(p, m, n_gate, acc_gate);
-  const float u = scaled(p, m, n_gate + 8, acc_up);
-  const int o = (n_gate >> 4) * 8 + (n_gate & 7);
-  static_cast<float*>(p.out)[int64_t(m) * p.ldo + o] = silu(g) * u;
-}
+using gemm::Params;
+using gemm::pdl_wait;
+using gemm::store_one;
+using gemm::store_pair;
+using gemm::store_swiglu;
+using gemm::word_of;
 
 // ---- skinny ---------------------------------------------------------------------
 
@@ -81,9 +49,8 @@ struct SkinnyLoad {
   uint4 x[2];     // [token tile]
 };
 
-template <int TT>
-__device__ __forceinline__ void skinny_load(SkinnyLoad& L, const Params& p, int n0, int step, int g, int t,
-                                            int kbytes) {
+__device__ __forceinline__ void skinny_load_w(SkinnyLoad& L, const Params& p, int n0, int step, int g, int t,
+                                              int kbytes) {
   const int off = step * 64 + t * 16;
   const bool kok = off < kbytes;  // kbytes % 16 == 0: a chunk is wholly in or out
 #pragma unroll
@@ -93,6 +60,12 @@ __device__ __forceinline__ void skinny_load(SkinnyLoad& L, const Params& p, int 
       const int row = n0 + 16 * i + 8 * h + g;
       L.w[i][h] = (kok && row < p.N) ? dev::ldg_stream(p.w + int64_t(row) * kbytes + off) : make_uint4(0, 0, 0, 0);
     }
+}
+
+template <int TT>
+__device__ __forceinline__ void skinny_load_x(SkinnyLoad& L, const Params& p, int step, int g, int t, int kbytes) {
+  const int off = step * 64 + t * 16;
+  const bool kok = off < kbytes;
 #pragma unroll
   for (int j = 0; j < TT; ++j) {
     const int tok = 8 * j + g;
@@ -138,11 +111,24 @@ __global__ void __launch_bounds__(kSkinnyWarps * 32) gemm_skinny_kernel(Params p
 #pragma unroll
       for (int e = 0; e < 4; ++e) acc[i][j][e] = 0;
 
+  // The weights do not depend on the kernel before this one: pull this block's
+  // rows toward L2 and into registers before waiting for the activations.
+  if (threadIdx.x == 0) {
+    const int rows = min(kSkinnyRows, p.N - n0);
+    const uint8_t* src = p.w + int64_t(n0) * kbytes;
+    const uint32_t bytes = uint32_t(rows) * uint32_t(kbytes);
+    asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;\n" ::"l"(src), "r"(bytes) : "memory");
+  }
   int step = warp;
   SkinnyLoad cur, nxt;
-  if (step < steps) skinny_load<TT>(cur, p, n0, step, g, t, kbytes);
+  if (step < steps) skinny_load_w(cur, p, n0, step, g, t, kbytes);
+  pdl_wait();
+  if (step < steps) skinny_load_x<TT>(cur, p, step, g, t, kbytes);
   for (; step < steps; step += kSkinnyWarps) {
-    if (step + kSkinnyWarps < steps) skinny_load<TT>(nxt, p, n0, step + kSkinnyWarps, g, t, kbytes);
+    if (step + kSkinnyWarps < steps) {
+      skinny_load_w(nxt, p, n0, step + kSkinnyWarps, g, t, kbytes);
+      skinny_load_x<TT>(nxt, p, step + kSkinnyWarps, g, t, kbytes);
+    }
     skinny_mma<TT>(acc, cur);
     cur = nxt;
   }
@@ -209,12 +195,14 @@ __global__ void __launch_bounds__(WARPS_M * WARPS_N * 32) gemm_tiled_kernel(Para
   const int m0 = blockIdx.y * BM, n0 = blockIdx.x * BN;
   const int kbytes = p.K / 2, ktiles = (kbytes + kRowBytes - 1) / kRowBytes;
 
-  auto load_stage = [&](int slot, int kt) {
+  // which: 0 both operands, 1 weights only, 2 activations only.
+  auto load_stage = [&](int slot, int kt, int which) {
     uint8_t* sa = smem + slot * C::kStageBytes;
     uint8_t* sb = sa + BM * kRowBytes;
     const int kb = kt * kRowBytes;
     for (int c = threadIdx.x; c < (BM + BN) * 4; c += C::kThreads) {
       const bool is_a = c < BM * 4;
+      if ((which == 1 && is_a) || (which == 2 && !is_a)) continue;
       const int r = is_a ? c >> 2 : (c - BM * 4) >> 2, part = c & 3;
       const int kk = kb + part * 16;
       const int grow = (is_a ? m0 : n0) + r;
@@ -233,9 +221,14 @@ __global__ void __launch_bounds__(WARPS_M * WARPS_N * 32) gemm_tiled_kernel(Para
 #pragma unroll
       for (int e = 0; e < 4; ++e) acc[i][j][e] = 0;
 
+  // Weights first (independent of the previous kernel), then wait for the activations.
+#pragma unroll
+  for (int s = 0; s < STAGES - 1; ++s)
+    if (s < ktiles) load_stage(s, s, 1);
+  pdl_wait();
 #pragma unroll
   for (int s = 0; s < STAGES - 1; ++s) {
-    if (s < ktiles) load_stage(s, s);
+    if (s < ktiles) load_stage(s, s, 2);
     dev::cp_async_commit();
   }
 
@@ -243,7 +236,7 @@ __global__ void __launch_bounds__(WARPS_M * WARPS_N * 32) gemm_tiled_kernel(Para
     dev::cp_async_wait<STAGES - 2>();
     __syncthreads();  // stage kt landed for all threads; stage kt-1 fully consumed
     const int pre = kt + STAGES - 1;
-    if (pre < ktiles) load_stage(pre % STAGES, pre);
+    if (pre < ktiles) load_stage(pre % STAGES, pre, 0);
     dev::cp_async_commit();
 
     const uint8_t* sa = smem + (kt % STAGES) * C::kStageBytes;
@@ -297,12 +290,28 @@ __global__ void __launch_bounds__(WARPS_M * WARPS_N * 32) gemm_tiled_kernel(Para
             store_swiglu(p, m, n + 1, acc[i][j][2 * h + 1], acc[i][j + 1][2 * h + 1]);
           }
         } else if (n < p.N) {
-          store_one(p, m, n, acc[i][j][2 * h]);
-          store_one(p, m, n + 1, acc[i][j][2 * h + 1]);
+          store_pair(p, m, n, acc[i][j][2 * h], acc[i][j][2 * h + 1]);
         }
       }
     }
   }
+}
+
+// Launches `kernel` with programmatic stream serialization when PDL is enabled.
+template <typename Kernel>
+void launch(Kernel* kernel, dim3 grid, dim3 block, size_t smem, cudaStream_t stream, const Params& p) {
+  cudaLaunchConfig_t cfg = {};
+  cfg.gridDim = grid;
+  cfg.blockDim = block;
+  cfg.dynamicSmemBytes = smem;
+  cfg.stream = stream;
+  cudaLaunchAttribute attr[1];
+  attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  attr[0].val.programmaticStreamSerializationAllowed = 1;
+  cfg.attrs = attr;
+  cfg.numAttrs = detail::pdl_enabled() ? 1 : 0;
+  CUDA_CHECK(cudaLaunchKernelEx(&cfg, kernel, p));
+  CUDA_CHECK_LAUNCH();
 }
 
 template <int BM, int BN, int WARPS_M, int WARPS_N, int STAGES>
@@ -311,16 +320,25 @@ void launch_tiled(const Params& p, cudaStream_t stream) {
   auto* kernel = gemm_tiled_kernel<BM, BN, WARPS_M, WARPS_N, STAGES>;
   ensure_dynamic_smem(kernel, C::kSmem);
   const dim3 grid((p.N + BN - 1) / BN, (p.M + BM - 1) / BM);
-  kernel<<<grid, C::kThreads, C::kSmem, stream>>>(p);
-  CUDA_CHECK_LAUNCH();
+  launch(kernel, grid, dim3(C::kThreads), C::kSmem, stream, p);
 }
 
-enum class TileChoice { Skinny, T128x128, T64x128, T64x64 };
+enum class TileChoice { Skinny, Wgmma, T128x128, T64x128, T64x64 };
+
+bool wgmma_allowed() {
+  static const bool allowed = [] {
+    const char* v = std::getenv("QUAROT_RUNNER_WGMMA");
+    return !(v != nullptr && std::strcmp(v, "0") == 0);
+  }();
+  return allowed && detail::wgmma_supported();
+}
 
 TileChoice choose(int M, int N, GemmPath path) {
   if (path == GemmPath::Skinny || (path == GemmPath::Auto && M <= 16)) return TileChoice::Skinny;
+  if (path == GemmPath::Wgmma) return TileChoice::Wgmma;
   const int64_t sms = device_sm_count();
   auto blocks = [&](int bm, int bn) { return int64_t((M + bm - 1) / bm) * ((N + bn - 1) / bn); };
+  if (path == GemmPath::Auto && blocks(128, 256) >= sms && wgmma_allowed()) return TileChoice::Wgmma;
   if (blocks(128, 128) >= 2 * sms) return TileChoice::T128x128;
   if (blocks(64, 128) >= sms) return TileChoice::T64x128;
   return TileChoice::T64x64;
@@ -328,9 +346,20 @@ TileChoice choose(int M, int N, GemmPath path) {
 
 }  // namespace
 
+namespace detail {
+bool pdl_enabled() {
+  static const bool on = [] {
+    const char* v = std::getenv("QUAROT_RUNNER_PDL");
+    return !(v != nullptr && std::strcmp(v, "0") == 0);
+  }();
+  return on;
+}
+}  // namespace detail
+
 const char* w4a4_gemm_path_name(int M, int N) {
   switch (choose(M, N, GemmPath::Auto)) {
     case TileChoice::Skinny: return "skinny";
+    case TileChoice::Wgmma: return "wgmma128x256";
     case TileChoice::T128x128: return "tiled128x128";
     case TileChoice::T64x128: return "tiled64x128";
     case TileChoice::T64x64: return "tiled64x64";
@@ -338,12 +367,16 @@ const char* w4a4_gemm_path_name(int M, int N) {
   return "?";
 }
 
+bool w4a4_wgmma_available() { return detail::wgmma_supported(); }
+
 void w4a4_gemm(const GemmArgs& g, cudaStream_t stream, GemmPath path) {
   QUAROT_CHECK(g.K > 0 && g.K % 32 == 0 && g.K <= 131072, "w4a4_gemm: K = ", g.K,
                " must be a positive multiple of 32, at most 131072");
   QUAROT_CHECK(g.N > 0 && g.N % 16 == 0, "w4a4_gemm: N = ", g.N, " must be a positive multiple of 16");
   QUAROT_CHECK(g.M >= 0, "w4a4_gemm: M = ", g.M);
   QUAROT_CHECK(path != GemmPath::Skinny || g.M <= 16, "w4a4_gemm: the skinny path takes M <= 16, got ", g.M);
+  QUAROT_CHECK(path != GemmPath::Wgmma || detail::wgmma_supported(),
+               "w4a4_gemm: the wgmma path needs an sm_90 GPU (H100/H200)");
   QUAROT_CHECK(g.ldo >= (g.mode == OutMode::SwiGLU ? g.N / 2 : g.N), "w4a4_gemm: ldo = ", g.ldo,
                " is smaller than the output width");
   if (g.M == 0) return;
@@ -352,12 +385,12 @@ void w4a4_gemm(const GemmArgs& g, cudaStream_t stream, GemmPath path) {
     case TileChoice::Skinny: {
       const dim3 grid((g.N + kSkinnyRows - 1) / kSkinnyRows);
       if (g.M <= 8)
-        gemm_skinny_kernel<1><<<grid, kSkinnyWarps * 32, 0, stream>>>(p);
+        launch(gemm_skinny_kernel<1>, grid, dim3(kSkinnyWarps * 32), 0, stream, p);
       else
-        gemm_skinny_kernel<2><<<grid, kSkinnyWarps * 32, 0, stream>>>(p);
-      CUDA_CHECK_LAUNCH();
+        launch(gemm_skinny_kernel<2>, grid, dim3(kSkinnyWarps * 32), 0, stream, p);
       break;
     }
+    case TileChoice::Wgmma: detail::launch_gemm_wgmma(p, stream, detail::pdl_enabled()); break;
     case TileChoice::T128x128: launch_tiled<128, 128, 2, 4, 4>(p, stream); break;
     case TileChoice::T64x128: launch_tiled<64, 128, 1, 4, 4>(p, stream); break;
     case TileChoice::T64x64: launch_tiled<64, 64, 2, 2, 4>(p, stream); break;

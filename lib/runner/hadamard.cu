@@ -8,12 +8,14 @@
 // product is as accurate as fp32 arithmetic: the K×K entries are ±1, exact in fp16).
 #include <cuda_fp16.h>
 
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
 #include "lib/core/error.h"
 #include "lib/runner/cuda_check.h"
 #include "lib/runner/device_common.cuh"
+#include "lib/runner/gemm_common.cuh"
 #include "lib/runner/kernels.h"
 #include "lib/runner/launch_util.h"
 
@@ -75,68 +77,67 @@ __device__ void fwht_bits(float* x, int n, int s, int count) {
   }
 }
 
-// y[a·S + col] = Σ_c H_K[a][c] · x[c·S + col] in place, S = n / K. A warp owns 8
-// columns at a time, reads them for all c, and writes them back only after its
-// whole product is in registers, so no other warp ever touches them.
+// y[a·S + col] = Σ_c H_K[a][c] · x[c·S + col] in place, S = n / K. A warp owns 16
+// columns (two n8 tiles, so each H_K fragment read from shared memory feeds four
+// MMAs), reads them for all c, and writes them back only after its whole product is
+// in registers, so no other warp ever touches them.
 template <int KT>
-__device__ void kmix(float* x, int S, int K, const uint4* __restrict__ frag, float in_scale) {
+__device__ void kmix(float* x, int S, int K, const uint4* frag, float in_scale) {
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
-  const int nw = blockDim.x >> 5, btiles = (S + 7) / 8;
-  for (int bt = warp; bt < btiles; bt += nw) {
-    float acc[KT][4];
+  const int nw = blockDim.x >> 5, tasks = (S + 15) / 16;
+  for (int task = warp; task < tasks; task += nw) {
+    float acc[2][KT][4];
 #pragma unroll
-    for (int a = 0; a < KT; ++a)
+    for (int h = 0; h < 2; ++h)
 #pragma unroll
-      for (int e = 0; e < 4; ++e) acc[a][e] = 0.f;
-    const int b = bt * 8 + g;
+      for (int a = 0; a < KT; ++a)
+#pragma unroll
+        for (int e = 0; e < 4; ++e) acc[h][a][e] = 0.f;
 #pragma unroll
     for (int kt = 0; kt < KT; ++kt) {
       const int c0 = kt * 16 + 2 * t;
       const int cs[4] = {c0, c0 + 1, c0 + 8, c0 + 9};
-      __half hi[4], lo[4];
-#pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        const float v = (b < S && cs[e] < K) ? x[cs[e] * S + b] * in_scale : 0.f;
-        hi[e] = __float2half_rn(v);
-        lo[e] = __float2half_rn(v - __half2float(hi[e]));
-      }
-      const uint32_t bh0 = dev::pack_half2(hi[0], hi[1]), bh1 = dev::pack_half2(hi[2], hi[3]);
-      const uint32_t bl0 = dev::pack_half2(lo[0], lo[1]), bl1 = dev::pack_half2(lo[2], lo[3]);
-#pragma unroll
-      for (int at = 0; at < KT; ++at) {
-        const uint4 af = __ldg(frag + (at * KT + kt) * 32 + lane);
-        dev::mma_f16_16816(acc[at], af, bh0, bh1);
-        dev::mma_f16_16816(acc[at], af, bl0, bl1);
-      }
-    }
-    __syncwarp();
-#pragma unroll
-    for (int at = 0; at < KT; ++at) {
-      const int a0 = at * 16 + g, col = bt * 8 + 2 * t;
+      uint32_t bh[2][2], bl[2][2];
 #pragma unroll
       for (int h = 0; h < 2; ++h) {
-        const int a = a0 + 8 * h;
-        if (a >= K) continue;
-        if (col < S) x[a * S + col] = acc[at][2 * h];
-        if (col + 1 < S) x[a * S + col + 1] = acc[at][2 * h + 1];
+        const int b = task * 16 + h * 8 + g;
+        __half hi[4], lo[4];
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {
+          const float v = (b < S && cs[e] < K) ? x[cs[e] * S + b] * in_scale : 0.f;
+          hi[e] = __float2half_rn(v);
+          lo[e] = __float2half_rn(v - __half2float(hi[e]));
+        }
+        bh[h][0] = dev::pack_half2(hi[0], hi[1]);
+        bh[h][1] = dev::pack_half2(hi[2], hi[3]);
+        bl[h][0] = dev::pack_half2(lo[0], lo[1]);
+        bl[h][1] = dev::pack_half2(lo[2], lo[3]);
+      }
+#pragma unroll
+      for (int at = 0; at < KT; ++at) {
+        const uint4 af = frag[(at * KT + kt) * 32 + lane];
+#pragma unroll
+        for (int h = 0; h < 2; ++h) {
+          dev::mma_f16_16816(acc[h][at], af, bh[h][0], bh[h][1]);
+          dev::mma_f16_16816(acc[h][at], af, bl[h][0], bl[h][1]);
+        }
       }
     }
     __syncwarp();
-  }
-}
-
-__device__ __forceinline__ void load8(const float* p, float* v) {
-  const float4 a = *reinterpret_cast<const float4*>(p), b = *reinterpret_cast<const float4*>(p + 4);
-  v[0] = a.x, v[1] = a.y, v[2] = a.z, v[3] = a.w, v[4] = b.x, v[5] = b.y, v[6] = b.z, v[7] = b.w;
-}
-__device__ __forceinline__ void load8(const uint16_t* p, float* v) {
-  const uint4 r = *reinterpret_cast<const uint4*>(p);
-  const uint32_t w[4] = {r.x, r.y, r.z, r.w};
 #pragma unroll
-  for (int i = 0; i < 4; ++i) {
-    const float2 f = __half22float2(*reinterpret_cast<const __half2*>(&w[i]));
-    v[2 * i] = f.x;
-    v[2 * i + 1] = f.y;
+    for (int h = 0; h < 2; ++h)
+#pragma unroll
+      for (int at = 0; at < KT; ++at) {
+        const int col = task * 16 + h * 8 + 2 * t;
+#pragma unroll
+        for (int hh = 0; hh < 2; ++hh) {
+          const int a = at * 16 + g + 8 * hh;
+          if (a >= K) continue;
+          if (col < S) x[a * S + col] = acc[h][at][2 * hh];
+          if (col + 1 < S) x[a * S + col + 1] = acc[h][at][2 * hh + 1];
+        }
+      }
+    __syncwarp();
   }
 }
 
@@ -145,16 +146,24 @@ __device__ __forceinline__ void load8(const uint16_t* p, float* v) {
 // quantize + pack (packed != null) or write the float result (y != null).
 template <typename In, int KT>
 __global__ void __launch_bounds__(kThreads)
-    transform_kernel(const In* __restrict__ x, int64_t ldx, Transform tf, int maxq, float c_over_maxq,
+    transform_kernel(const In* __restrict__ x, int64_t ldx, int M, Transform tf, int maxq, float c_over_maxq,
                      uint8_t* __restrict__ packed, float* __restrict__ scale, float* __restrict__ y) {
+  gemm::pdl_trigger();  // the GEMM after this kernel may start streaming its weights
   extern __shared__ __align__(16) float row[];
   __shared__ float scratch[32];
-  const int r = blockIdx.x, n = tf.n;
+  const int n = tf.n;
+  // The K×K fragments live after the row; a block loads them once and keeps them
+  // for all the rows it transforms.
+  uint4* frag = reinterpret_cast<uint4*>(row + n);
+  if (KT > 0)
+    for (int i = threadIdx.x; i < KT * KT * 32; i += blockDim.x) frag[i] = tf.frag[i];
+  for (int r = blockIdx.x; r < M; r += gridDim.x) {
+  __syncthreads();  // the previous row is fully written out (and the fragments are in place)
   const In* xr = x + int64_t(r) * ldx;
   const int first = tf.inner_log2 == 0 ? (tf.m < 3 ? tf.m : 3) : 0;
   for (int q = threadIdx.x; q < n / 8; q += blockDim.x) {
     float v[8];
-    load8(xr + 8 * q, v);
+    dev::load8(xr + 8 * q, v);
     if (first == 3) fwht_regs<3>(v);
     if (first == 2) { fwht_regs<2>(v); fwht_regs<2>(v + 4); }
     if (first == 1) {
@@ -180,13 +189,13 @@ __global__ void __launch_bounds__(kThreads)
     const int shift = amax > 0.f ? 13 - e : 0;
     const float in_scale = ldexpf(1.f, shift);
     post = tf.norm * ldexpf(1.f, -shift);
-    kmix<(KT > 0 ? KT : 1)>(row, n / tf.K, tf.K, tf.frag, in_scale);
+    kmix<(KT > 0 ? KT : 1)>(row, n / tf.K, tf.K, frag, in_scale);
     __syncthreads();
   }
 
   if (y != nullptr) {
     for (int i = threadIdx.x; i < n; i += blockDim.x) y[int64_t(r) * n + i] = row[i] * post;
-    return;
+    continue;
   }
   float amax = 0.f;
   for (int i = threadIdx.x; i < n; i += blockDim.x) {
@@ -199,19 +208,24 @@ __global__ void __launch_bounds__(kThreads)
   uint32_t* out = reinterpret_cast<uint32_t*>(packed + int64_t(r) * (n / 2));
   for (int w = threadIdx.x; w < n / 8; w += blockDim.x) {
     float v[8];
-    load8(row + 8 * w, v);
+    dev::load8(row + 8 * w, v);
     out[w] = dev::pack8_sym(v, s, maxq);
   }
   if (threadIdx.x == 0) scale[r] = s;
+  }
 }
 
 template <typename In, int KT>
 void launch_kt(const In* x, int64_t ldx, int M, const Transform& tf, int maxq, float c, uint8_t* packed,
                float* scale, float* y, cudaStream_t stream) {
   auto* kernel = transform_kernel<In, KT>;
-  const size_t smem = size_t(tf.n) * sizeof(float);
+  const size_t smem = size_t(tf.n) * sizeof(float) + size_t(KT) * KT * 32 * sizeof(uint4);
   ensure_dynamic_smem(kernel, smem);
-  kernel<<<M, kThreads, smem, stream>>>(x, ldx, tf, maxq, c, packed, scale, y);
+  int per_sm = 0;
+  CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, kThreads, smem));
+  QUAROT_CHECK(per_sm > 0, "online Hadamard of size ", tf.n, " does not fit in shared memory");
+  const int grid = std::min<int64_t>(M, int64_t(per_sm) * device_sm_count());
+  kernel<<<grid, kThreads, smem, stream>>>(x, ldx, M, tf, maxq, c, packed, scale, y);
   CUDA_CHECK_LAUNCH();
 }
 

@@ -52,7 +52,7 @@ enum class OutMode : int {
   SwiGLU = 4,  // weights interleaved [gate 8 rows, up 8 rows]*: out[m, o] = silu(gate) * up, float,
                // N/2 columns (see interleave_gate_up)
 };
-enum class GemmPath : int { Auto = 0, Skinny = 1, Tiled = 2 };
+enum class GemmPath : int { Auto = 0, Skinny = 1, Tiled = 2, Wgmma = 3 };
 
 struct GemmArgs {
   const uint8_t* a = nullptr;       // [M, K/2] packed activation codes
@@ -67,10 +67,14 @@ struct GemmArgs {
 };
 
 // C = A_codes · W_codesᵀ in int32 on INT8 tensor cores, scales in the epilogue.
-// Needs K % 32 == 0, K <= 131072, N % 16 == 0.
+// Needs K % 32 == 0, K <= 131072, N % 16 == 0. Auto: skinny for M <= 16, wgmma when
+// the 128x256 tiles fill the GPU (sm_90, unless QUAROT_RUNNER_WGMMA=0), else tiled.
+// Launched with programmatic dependent launch unless QUAROT_RUNNER_PDL=0.
 void w4a4_gemm(const GemmArgs& g, cudaStream_t stream, GemmPath path = GemmPath::Auto);
 // The path Auto picks for M (for benchmarks and notes).
 const char* w4a4_gemm_path_name(int M, int N);
+// Whether this GPU runs the wgmma (sm_90a) kernel.
+bool w4a4_wgmma_available();
 
 // Row order the SwiGLU epilogue expects: blocks of 8 gate rows then 8 up rows.
 // Returns the source row (in [gate; up] order, 2*I rows) of interleaved row r.

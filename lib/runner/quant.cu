@@ -2,11 +2,13 @@
 // RMSNorm that feeds lm_head, and the embedding gather.
 #include <cuda_fp16.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include "lib/core/error.h"
 #include "lib/runner/cuda_check.h"
 #include "lib/runner/device_common.cuh"
+#include "lib/runner/gemm_common.cuh"
 #include "lib/runner/kernels.h"
 #include "lib/runner/launch_util.h"
 
@@ -15,43 +17,59 @@ namespace {
 
 constexpr int kRowThreads = 256;
 
-// One block per row. The row is staged in shared memory (K floats) so that the
-// statistics and the quantization read it once from global memory.
-template <typename In, bool kNorm>
-__global__ void __launch_bounds__(kRowThreads)
-    row_quant_kernel(const In* __restrict__ x, int64_t ldx, const float* __restrict__ norm_w, float eps,
-                     int K, int maxq, float c_over_maxq, uint8_t* __restrict__ packed,
-                     float* __restrict__ scale) {
-  extern __shared__ __align__(16) float row[];
+// One block per row, the row held in registers: thread i owns the 8-element chunks
+// i, i + blockDim, ... (CPT of them), read with 16-byte loads. Two block reductions
+// (sum of squares for the norm, absolute maximum), then each chunk becomes one
+// 32-bit word of packed codes.
+template <typename In, bool kNorm, int CPT>
+__global__ void __launch_bounds__(512)
+    row_quant_kernel(const In* __restrict__ x, int64_t ldx, const float* __restrict__ norm_w, float eps, int K,
+                     int maxq, float c_over_maxq, uint8_t* __restrict__ packed, float* __restrict__ scale) {
+  gemm::pdl_trigger();  // the GEMM after this kernel may start streaming its weights
   __shared__ float scratch[32];
-  const int r = blockIdx.x;
+  const int r = blockIdx.x, chunks = K / 8;
   const In* xr = x + int64_t(r) * ldx;
+  float v[CPT][8];
   float ss = 0.f, amax = 0.f;
-  for (int i = threadIdx.x; i < K; i += blockDim.x) {
-    const float v = dev::load_as_float(xr + i);
-    row[i] = v;
-    if (kNorm)
-      ss += v * v;
-    else
-      amax = fmaxf(amax, fabsf(v));
+#pragma unroll
+  for (int i = 0; i < CPT; ++i) {
+    const int q = threadIdx.x + i * blockDim.x;
+    if (q < chunks) {
+      dev::load8(xr + 8 * q, v[i]);
+    } else {
+#pragma unroll
+      for (int e = 0; e < 8; ++e) v[i][e] = 0.f;
+    }
+#pragma unroll
+    for (int e = 0; e < 8; ++e) {
+      ss += v[i][e] * v[i][e];
+      amax = fmaxf(amax, fabsf(v[i][e]));
+    }
   }
   if (kNorm) {
     ss = dev::block_sum(ss, scratch);
     const float inv = 1.0f / sqrtf(ss / float(K) + eps);
-    for (int i = threadIdx.x; i < K; i += blockDim.x) {
-      const float v = (row[i] * inv) * norm_w[i];
-      row[i] = v;
-      amax = fmaxf(amax, fabsf(v));
+    amax = 0.f;
+#pragma unroll
+    for (int i = 0; i < CPT; ++i) {
+      const int q = threadIdx.x + i * blockDim.x;
+      if (q >= chunks) continue;
+      float w[8];
+      dev::load8(norm_w + 8 * q, w);
+#pragma unroll
+      for (int e = 0; e < 8; ++e) {
+        v[i][e] = (v[i][e] * inv) * w[e];
+        amax = fmaxf(amax, fabsf(v[i][e]));
+      }
     }
   }
-  amax = dev::block_max(amax, scratch);  // its barriers also publish row[]
+  amax = dev::block_max(amax, scratch);
   const float s = dev::sym_scale(amax, c_over_maxq);
   uint32_t* out = reinterpret_cast<uint32_t*>(packed + int64_t(r) * (K / 2));
-  for (int w = threadIdx.x; w < K / 8; w += blockDim.x) {
-    const float4 a = *reinterpret_cast<const float4*>(row + 8 * w);
-    const float4 b = *reinterpret_cast<const float4*>(row + 8 * w + 4);
-    const float v[8] = {a.x, a.y, a.z, a.w, b.x, b.y, b.z, b.w};
-    out[w] = dev::pack8_sym(v, s, maxq);
+#pragma unroll
+  for (int i = 0; i < CPT; ++i) {
+    const int q = threadIdx.x + i * blockDim.x;
+    if (q < chunks) out[q] = dev::pack8_sym(v[i], s, maxq);
   }
   if (threadIdx.x == 0) scale[r] = s;
 }
@@ -88,13 +106,23 @@ template <typename In, bool kNorm>
 void launch_row_quant(const In* x, int64_t ldx, const float* w, float eps, int M, int K, const ActQuantSpec& q,
                       uint8_t* packed, float* scale, cudaStream_t stream) {
   check_act(q, K, kNorm ? "rmsnorm_quant" : "act_quant");
+  QUAROT_CHECK(ldx % 8 == 0, kNorm ? "rmsnorm_quant" : "act_quant", ": row stride ", ldx,
+               " must be a multiple of 8");
   if (M == 0) return;
   const int maxq = (1 << (q.bits - 1)) - 1;
   const float c = float(q.clip / double(maxq));
-  const size_t smem = size_t(K) * sizeof(float);
-  auto* kernel = row_quant_kernel<In, kNorm>;
-  ensure_dynamic_smem(kernel, smem);
-  kernel<<<M, kRowThreads, smem, stream>>>(x, ldx, w, eps, K, maxq, c, packed, scale);
+  const int chunks = K / 8;
+  // Fewest chunks per thread that keep a block within 512 threads.
+  int cpt = 1;
+  while (cpt < 8 && (chunks + cpt - 1) / cpt > 512) cpt *= 2;
+  QUAROT_CHECK((chunks + cpt - 1) / cpt <= 512, "act_quant: row length ", K, " is over 32768");
+  const int threads = std::max(32, ((chunks + cpt - 1) / cpt + 31) / 32 * 32);
+  switch (cpt) {
+    case 1: row_quant_kernel<In, kNorm, 1><<<M, threads, 0, stream>>>(x, ldx, w, eps, K, maxq, c, packed, scale); break;
+    case 2: row_quant_kernel<In, kNorm, 2><<<M, threads, 0, stream>>>(x, ldx, w, eps, K, maxq, c, packed, scale); break;
+    case 4: row_quant_kernel<In, kNorm, 4><<<M, threads, 0, stream>>>(x, ldx, w, eps, K, maxq, c, packed, scale); break;
+    default: row_quant_kernel<In, kNorm, 8><<<M, threads, 0, stream>>>(x, ldx, w, eps, K, maxq, c, packed, scale); break;
+  }
   CUDA_CHECK_LAUNCH();
 }
 

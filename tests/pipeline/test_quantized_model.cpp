@@ -6,7 +6,7 @@
 #include <filesystem>
 
 #include "apps/stages/eval_model.h"
-#include "apps/stages/gptq_driver.h"
+#include "apps/stages/model_quantize.h"
 #include "apps/stages/model_io.h"
 #include "apps/stages/runtime_hooks.h"
 #include "calib/calibration.h"

@@ -180,9 +180,21 @@ TEST_CASE("w4a4_gemm tiled path", "[gpu][gemm]") {
   run_case(rng, 130, 96, 4096, GemmPath::Tiled);
   run_case(rng, 300, 384, 1376, GemmPath::Tiled);
   run_case(rng, 64, 48, 14336, GemmPath::Tiled, /*extreme=*/true);
-  // Large enough for the 128x128 and 64x128 tiles (Auto picks by block count).
-  REQUIRE(std::string(w4a4_gemm_path_name(1088, 1024)) == "tiled64x128");
-  run_case(rng, 1088, 1024, 256, GemmPath::Auto);
-  REQUIRE(std::string(w4a4_gemm_path_name(2048, 2176)) == "tiled128x128");
-  run_case(rng, 2048, 2176, 256, GemmPath::Auto);
+  // On a 132-SM GPU these take the 64x128 and the 128x128 tiles.
+  run_case(rng, 1088, 1024, 256, GemmPath::Tiled);
+  run_case(rng, 2048, 2176, 256, GemmPath::Tiled);
+}
+
+TEST_CASE("w4a4_gemm wgmma path (sm_90a)", "[gpu][gemm]") {
+  require_gpu();
+  REQUIRE(w4a4_wgmma_available());
+  auto rng = rng_for("gemm_wgmma");
+  run_case(rng, 1, 64, 128, GemmPath::Wgmma);
+  run_case(rng, 16, 80, 96, GemmPath::Wgmma);
+  run_case(rng, 130, 272, 1376, GemmPath::Wgmma);  // row, channel and k tails
+  run_case(rng, 300, 512, 4096, GemmPath::Wgmma);
+  run_case(rng, 129, 4112, 256, GemmPath::Wgmma);
+  run_case(rng, 256, 256, 11008, GemmPath::Wgmma);
+  run_case(rng, 64, 48, 14336, GemmPath::Wgmma, /*extreme=*/true);
+  REQUIRE(std::string(w4a4_gemm_path_name(2048, 4096)) == "wgmma128x256");
 }

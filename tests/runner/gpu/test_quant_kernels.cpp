@@ -51,7 +51,7 @@ void check_quantized(const std::vector<double>& y, int M, int K, int bits, doubl
 TEST_CASE("act_quant packs per-token symmetric int4 codes", "[gpu][quant]") {
   require_gpu();
   auto rng = rng_for("act_quant");
-  for (int K : {32, 4096, 11008}) {
+  for (int K : {32, 4096, 11008, 28672}) {
     for (int bits : {4, 3}) {
       const int M = 7;
       const double clip = bits == 4 ? 0.9 : 1.0;

@@ -1,4 +1,4 @@
-#include "apps/stages/gptq_driver.h"
+#include "apps/stages/model_quantize.h"
 
 #include <ATen/ATen.h>
 
@@ -60,6 +60,21 @@ class LayerQuantizer {
 };
 
 }  // namespace
+
+QuantizedLinears rtn_model(LlamaModel& m, const WeightQuantConfig& cfg) {
+  QuantizedLinears out;
+  auto linears = decoder_linears(m);
+  Progress p("rtn", int64_t(linears.size()));
+  int64_t done = 0;
+  for (NamedLinear& nl : linears) {
+    QuantizedWeight q = quantize_weight(nl.linear->weight, cfg, nl.name.c_str());
+    nl.linear->weight = q.dequantized;
+    out[nl.name] = to_stored(q);
+    p.update(++done, nl.name);
+  }
+  p.finish();
+  return out;
+}
 
 QuantizedLinears gptq_model(LlamaModel& m, const OnlineTransforms& online, const at::Tensor& calib_ids,
                             const GptqRunOptions& opt) {

@@ -1,0 +1,86 @@
+// Pieces shared by the W4A4 GEMM kernels (mma.sync and wgmma): parameters, the
+// epilogues, programmatic dependent launch.
+#pragma once
+
+#include <cuda_fp16.h>
+
+#include <cstdint>
+
+#include "lib/runner/kernels.h"
+
+namespace quarot::runner::gemm {
+
+struct Params {
+  const uint8_t* a;
+  const float* sa;
+  const uint8_t* w;
+  const float* sw;
+  const float* bias;
+  void* out;
+  int64_t ldo;
+  int M, N, K;
+  int mode;
+};
+
+// Programmatic dependent launch: a GEMM may start while the quantization kernel
+// before it still runs; it streams weights, then waits here before touching
+// anything that kernel writes. Without PDL both are no-ops.
+__device__ __forceinline__ void pdl_wait() { asm volatile("griddepcontrol.wait;\n" ::: "memory"); }
+__device__ __forceinline__ void pdl_trigger() { asm volatile("griddepcontrol.launch_dependents;\n" ::: "memory"); }
+
+__device__ __forceinline__ uint32_t word_of(const uint4& v, int c) {
+  return c == 0 ? v.x : c == 1 ? v.y : c == 2 ? v.z : v.w;
+}
+
+__device__ __forceinline__ float silu(float g) { return g / (1.0f + expf(-g)); }
+
+__device__ __forceinline__ float scaled(const Params& p, int m, int n, int acc) {
+  // acc = 256 * dot exactly; the shift is exact and dot fits a float's 24 bits.
+  float v = float(acc >> 8) * p.sa[m] * p.sw[n];
+  if (p.bias != nullptr) v += p.bias[n];
+  return v;
+}
+
+// Epilogue for one output element in the non-SwiGLU modes.
+__device__ __forceinline__ void store_one(const Params& p, int m, int n, int acc) {
+  const int64_t idx = int64_t(m) * p.ldo + n;
+  switch (p.mode) {
+    case int(OutMode::F32): static_cast<float*>(p.out)[idx] = scaled(p, m, n, acc); break;
+    case int(OutMode::F16): static_cast<__half*>(p.out)[idx] = __float2half_rn(scaled(p, m, n, acc)); break;
+    case int(OutMode::AddF32): static_cast<float*>(p.out)[idx] += scaled(p, m, n, acc); break;
+    case int(OutMode::I32): static_cast<int*>(p.out)[idx] = acc >> 8; break;
+    default: break;
+  }
+}
+
+// Two adjacent columns n, n+1 of row m (the C-fragment pair of one thread).
+__device__ __forceinline__ void store_pair(const Params& p, int m, int n, int acc0, int acc1) {
+  if (p.mode == int(OutMode::F16)) {
+    const __half2 h = __floats2half2_rn(scaled(p, m, n, acc0), scaled(p, m, n + 1, acc1));
+    *reinterpret_cast<__half2*>(static_cast<__half*>(p.out) + int64_t(m) * p.ldo + n) = h;
+  } else if (p.mode == int(OutMode::F32) && (p.ldo & 1) == 0) {
+    const float2 f = make_float2(scaled(p, m, n, acc0), scaled(p, m, n + 1, acc1));
+    *reinterpret_cast<float2*>(static_cast<float*>(p.out) + int64_t(m) * p.ldo + n) = f;
+  } else {
+    store_one(p, m, n, acc0);
+    store_one(p, m, n + 1, acc1);
+  }
+}
+
+// SwiGLU epilogue: interleaved row n_gate (n_gate % 16 < 8) pairs with n_gate + 8.
+__device__ __forceinline__ void store_swiglu(const Params& p, int m, int n_gate, int acc_gate, int acc_up) {
+  const float g = scaled(p, m, n_gate, acc_gate);
+  const float u = scaled(p, m, n_gate + 8, acc_up);
+  const int o = (n_gate >> 4) * 8 + (n_gate & 7);
+  static_cast<float*>(p.out)[int64_t(m) * p.ldo + o] = silu(g) * u;
+}
+
+}  // namespace quarot::runner::gemm
+
+namespace quarot::runner::detail {
+// gemm_wgmma.cu (sm_90a): true when this device runs the wgmma kernel.
+bool wgmma_supported();
+void launch_gemm_wgmma(const gemm::Params& p, cudaStream_t stream, bool pdl);
+// True unless QUAROT_RUNNER_PDL=0.
+bool pdl_enabled();
+}  // namespace quarot::runner::detail
