@@ -18,7 +18,7 @@ while (($#)); do
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
 done
-bin=$root/build/apps
+bin=${QUAROT_BIN:-$root/build/apps}
 data=$root/tests/data/wikitext-2-raw
 mkdir -p "$work"
 convert() { "$bin/quarot-convert" -q --json "$@" --device "$device" --overwrite; }
@@ -47,7 +47,7 @@ convert quantize --in "$work/fused" --out "$work/gptq4-norot" "${gptq[@]}" > /de
 echo "conversions took $((SECONDS - t0))s; convert all (GPTQ) took ${gptq_secs}s, peak RSS $(grep 'Maximum resident' "$work/gptq4.time" | awk '{print $NF}') KiB"
 echo "| config | ppl | eval time |"
 echo "|---|---|---|"
-ppl "FP16 (original)" "$model"
+ppl "FP (original)" "$model"
 ppl "W16A16KV4 (rotated)" "$work/rot" --k-bits 4 --v-bits 4
 ppl "W8A8KV8 RTN" "$work/rtn8"
 ppl "W6A6KV6 RTN" "$work/rtn6"

@@ -33,7 +33,7 @@ step_build() {
   cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release \
     -DCMAKE_PREFIX_PATH="$torch_prefix" -DQUAROT_EXTRA_INCLUDE="$stage/include;$stage/include/eigen3" \
     -DQUAROT_CUDA=ON -DQUAROT_GPU_TESTS=ON -DCMAKE_CUDA_ARCHITECTURES=90 2>&1 | tee "$OUT/configure.log" | tail -5
-  cmake --build "$build" -j "$(nproc)" 2>&1 | tee "$OUT/build.log" | grep -E "error|warning: unused|FAILED" | head -40
+  cmake --build "$build" -j "$(nproc)" -- -k 0 2>&1 | tee "$OUT/build.log" | grep -E "error|warning: unused|FAILED" | head -40
   return "${PIPESTATUS[0]}"
 }
 
@@ -43,6 +43,19 @@ step_test() {
 
 step_pipeline() {
   bash scripts/gpu_pipeline.sh "$build" "$stage/wikillama-27m" /tmp/quarot-gpu 2>&1 | tee "$OUT/pipeline.log"
+}
+
+# One-off investigations; each leaves its log under $OUT.
+step_study() {
+  local work=/tmp/quarot-study
+  mkdir -p "$work"
+  "$build/apps/quarot-convert" -q fuse --in "$stage/wikillama-27m" --out "$work/fused" --overwrite --device cuda
+  "$build/apps/quarot-convert" -q rotate --in "$work/fused" --out "$work/rot" --overwrite --device cuda
+  QUAROT_BIN=$build/apps bash scripts/bits_study.sh "$work/rot" 2048 --device cuda 8 2>&1 | tee "$OUT/study.log"
+}
+
+step_debug() {
+  cuda-gdb -batch -ex run -ex bt --args "$build/tests/test_pipeline" "quantized checkpoints*" 2>&1 | tail -40 | tee "$OUT/debug.log"
 }
 
 step_bench() {

@@ -29,8 +29,11 @@ one_model() {  # name dir seqlen
   "$bin/quarot-eval" ppl --model "$work/$name-w4" --data "$data" --seqlen "$seqlen" --backend cuda --json | summary
 }
 
-one_model stories260K "$root/tests/data/models/stories260K" 512
-one_model wikillama-27m "$wikillama" 2048
+export QUAROT_BIN=$bin
+if [[ ${QUAROT_TABLES_ONLY:-0} != 1 ]]; then
+  one_model stories260K "$root/tests/data/models/stories260K" 512
+  one_model wikillama-27m "$wikillama" 2048
+fi
 echo "== invariance wikillama-27m (cuda): original, fused, hadamard, random"
 bash "$root/scripts/invariance_table.sh" "$wikillama" 2048 "$work/inv" --device cuda
 echo "== accuracy table wikillama-27m (cuda)"

@@ -8,7 +8,7 @@ model=$1
 seqlen=$2
 work=$3
 device=${5:-cpu}
-bin=$root/build/apps
+bin=${QUAROT_BIN:-$root/build/apps}
 data=$root/tests/data/wikitext-2-raw
 mkdir -p "$work"
 "$bin/quarot-convert" -q fuse --in "$model" --out "$work/fused" --overwrite --device "$device" > /dev/null

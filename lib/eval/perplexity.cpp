@@ -1,6 +1,7 @@
 #include "lib/eval/perplexity.h"
 
 #include <ATen/ATen.h>
+#include <c10/core/InferenceMode.h>
 
 #include <cmath>
 #include <cstdio>
@@ -40,7 +41,7 @@ PerplexityResult perplexity(const LlamaModel& model, const std::vector<int32_t>&
   r.windows = n;
   r.tokens = n * opt.seqlen;
   Progress progress("ppl", n, opt.progress);
-  at::NoGradGuard no_grad;
+  c10::InferenceMode no_grad;
   double sum = 0;
   for (int64_t w = 0; w < n; w += opt.batch) {
     const int64_t b = std::min(opt.batch, n - w);

@@ -3,6 +3,8 @@
 // calibration sampling that is reproducible by seed.
 #include <ATen/ATen.h>
 
+#include <unistd.h>
+
 #include <filesystem>
 
 #include "apps/stages/eval_model.h"
