@@ -3,7 +3,10 @@
 // Llama layer shapes. cudaEvent timing after warm-up, median of many batches,
 // inputs and weights rotated over several copies so that no run is served from L2.
 //
-//   bench_w4a4 [--m 1,16,256,2048,8192] [--shapes all|NAME,...] [--reps 15]
+//   bench_w4a4 [--m 1,16,256,2048,8192] [--shapes all|SUBSTRING] [--reps 15]
+// Each timing replays a CUDA graph of many calls (host launch cost excluded, as in
+// a decoder that replays graphs). QUAROT_RUNNER_WGMMA=0 / QUAROT_RUNNER_PDL=0 turn
+// those features off for comparison.
 #include <cublas_v2.h>
 #include <cuda_fp16.h>
 
@@ -77,31 +80,40 @@ double median(std::vector<double> v) {
   return v[v.size() / 2];
 }
 
-// Median time of one call in microseconds: batches of `inner` calls between events.
+// Median time of one call in microseconds. `inner` calls (rotating buffers) are
+// captured into a CUDA graph, replayed between events, so that host launch
+// overhead is not measured; the batch is sized to about 0.5 ms.
 double time_us(const std::function<void(int)>& call, int reps, cudaStream_t stream) {
   cudaEvent_t a, b;
   CUDA_CHECK(cudaEventCreate(&a));
   CUDA_CHECK(cudaEventCreate(&b));
-  for (int i = 0; i < 5; ++i) call(i);
+  for (int i = 0; i < 5; ++i) call(i);  // warm-up outside the graph (module load, attributes)
   CUDA_CHECK(cudaStreamSynchronize(stream));
-  // Size the batch to about 0.5 ms so that event resolution does not matter.
   CUDA_CHECK(cudaEventRecord(a, stream));
-  call(0);
+  for (int i = 0; i < 5; ++i) call(i);
   CUDA_CHECK(cudaEventRecord(b, stream));
   CUDA_CHECK(cudaEventSynchronize(b));
   float ms = 0;
   CUDA_CHECK(cudaEventElapsedTime(&ms, a, b));
-  const int inner = std::clamp(int(0.5 / std::max(ms, 1e-4f)), 1, 200);
+  const int inner = std::clamp(int(0.5 / std::max(ms / 5, 1e-4f)), 4, 400);
+  cudaGraph_t graph;
+  cudaGraphExec_t exec;
+  CUDA_CHECK(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal));
+  for (int i = 0; i < inner; ++i) call(i);
+  CUDA_CHECK(cudaStreamEndCapture(stream, &graph));
+  CUDA_CHECK(cudaGraphInstantiate(&exec, graph, 0));
+  for (int i = 0; i < 2; ++i) CUDA_CHECK(cudaGraphLaunch(exec, stream));
   std::vector<double> samples;
-  int k = 0;
   for (int r = 0; r < reps; ++r) {
     CUDA_CHECK(cudaEventRecord(a, stream));
-    for (int i = 0; i < inner; ++i) call(k++);
+    CUDA_CHECK(cudaGraphLaunch(exec, stream));
     CUDA_CHECK(cudaEventRecord(b, stream));
     CUDA_CHECK(cudaEventSynchronize(b));
     CUDA_CHECK(cudaEventElapsedTime(&ms, a, b));
     samples.push_back(1000.0 * ms / inner);
   }
+  CUDA_CHECK(cudaGraphExecDestroy(exec));
+  CUDA_CHECK(cudaGraphDestroy(graph));
   CUDA_CHECK(cudaEventDestroy(a));
   CUDA_CHECK(cudaEventDestroy(b));
   return median(samples);
@@ -140,6 +152,8 @@ int main(int argc, char** argv) {
     cublasHandle_t cublas;
     CUBLAS_CHECK(cublasCreate(&cublas));
     CUBLAS_CHECK(cublasSetStream(cublas, stream));
+    DeviceBuffer<uint8_t> workspace(size_t(64) << 20);  // so that graph capture never allocates
+    CUBLAS_CHECK(cublasSetWorkspace(cublas, workspace.get(), workspace.bytes()));
     Pool pool(12345);
     const int max_m = *std::max_element(ms.begin(), ms.end());
 

@@ -41,7 +41,6 @@ using gemm::word_of;
 
 // ---- skinny ---------------------------------------------------------------------
 
-constexpr int kSkinnyWarps = 8;
 constexpr int kSkinnyRows = 32;  // output channels per block: two m16 tiles
 
 struct SkinnyLoad {
@@ -95,9 +94,11 @@ __device__ __forceinline__ void skinny_mma(int (&acc)[2][2][4], const SkinnyLoad
   }
 }
 
-// TT token tiles of 8 (M <= 8 * TT).
-template <int TT>
-__global__ void __launch_bounds__(kSkinnyWarps * 32) gemm_skinny_kernel(Params p) {
+// TT token tiles of 8 (M <= 8 * TT); WARPS warps split K (16 when the grid is a
+// single wave, to shorten each warp's chain of loads; 8 otherwise).
+template <int TT, int WARPS>
+__global__ void __launch_bounds__(WARPS * 32) gemm_skinny_kernel(Params p) {
+  constexpr int kSkinnyWarps = WARPS;
   __shared__ int red[kSkinnyWarps][kSkinnyRows][16];
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
   const int n0 = blockIdx.x * kSkinnyRows;
@@ -119,18 +120,27 @@ __global__ void __launch_bounds__(kSkinnyWarps * 32) gemm_skinny_kernel(Params p
     const uint32_t bytes = uint32_t(rows) * uint32_t(kbytes);
     asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;\n" ::"l"(src), "r"(bytes) : "memory");
   }
-  int step = warp;
-  SkinnyLoad cur, nxt;
-  if (step < steps) skinny_load_w(cur, p, n0, step, g, t, kbytes);
+  // Three register stages: the loads of two later steps are in flight while one is
+  // multiplied (a step past the end loads zeros and is skipped).
+  constexpr int W = kSkinnyWarps;
+  SkinnyLoad b0, b1, b2;
+  skinny_load_w(b0, p, n0, warp, g, t, kbytes);
+  skinny_load_w(b1, p, n0, warp + W, g, t, kbytes);
   pdl_wait();
-  if (step < steps) skinny_load_x<TT>(cur, p, step, g, t, kbytes);
-  for (; step < steps; step += kSkinnyWarps) {
-    if (step + kSkinnyWarps < steps) {
-      skinny_load_w(nxt, p, n0, step + kSkinnyWarps, g, t, kbytes);
-      skinny_load_x<TT>(nxt, p, step + kSkinnyWarps, g, t, kbytes);
-    }
-    skinny_mma<TT>(acc, cur);
-    cur = nxt;
+  skinny_load_x<TT>(b0, p, warp, g, t, kbytes);
+  skinny_load_x<TT>(b1, p, warp + W, g, t, kbytes);
+  for (int step = warp; step < steps; step += 3 * W) {
+    skinny_load_w(b2, p, n0, step + 2 * W, g, t, kbytes);
+    skinny_load_x<TT>(b2, p, step + 2 * W, g, t, kbytes);
+    skinny_mma<TT>(acc, b0);
+    if (step + W >= steps) break;
+    skinny_load_w(b0, p, n0, step + 3 * W, g, t, kbytes);
+    skinny_load_x<TT>(b0, p, step + 3 * W, g, t, kbytes);
+    skinny_mma<TT>(acc, b1);
+    if (step + 2 * W >= steps) break;
+    skinny_load_w(b1, p, n0, step + 4 * W, g, t, kbytes);
+    skinny_load_x<TT>(b1, p, step + 4 * W, g, t, kbytes);
+    skinny_mma<TT>(acc, b2);
   }
 
   // C fragment: c0/c1 = (channel g, tokens 2t, 2t+1), c2/c3 = channel g + 8.
@@ -384,10 +394,18 @@ void w4a4_gemm(const GemmArgs& g, cudaStream_t stream, GemmPath path) {
   switch (choose(g.M, g.N, path)) {
     case TileChoice::Skinny: {
       const dim3 grid((g.N + kSkinnyRows - 1) / kSkinnyRows);
-      if (g.M <= 8)
-        launch(gemm_skinny_kernel<1>, grid, dim3(kSkinnyWarps * 32), 0, stream, p);
-      else
-        launch(gemm_skinny_kernel<2>, grid, dim3(kSkinnyWarps * 32), 0, stream, p);
+      const bool one_wave = int64_t(grid.x) <= device_sm_count();
+      if (g.M <= 8) {
+        if (one_wave)
+          launch(gemm_skinny_kernel<1, 16>, grid, dim3(16 * 32), 0, stream, p);
+        else
+          launch(gemm_skinny_kernel<1, 8>, grid, dim3(8 * 32), 0, stream, p);
+      } else {
+        if (one_wave)
+          launch(gemm_skinny_kernel<2, 16>, grid, dim3(16 * 32), 0, stream, p);
+        else
+          launch(gemm_skinny_kernel<2, 8>, grid, dim3(8 * 32), 0, stream, p);
+      }
       break;
     }
     case TileChoice::Wgmma: detail::launch_gemm_wgmma(p, stream, detail::pdl_enabled()); break;

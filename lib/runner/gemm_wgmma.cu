@@ -2,14 +2,17 @@
 // int8 in shared memory, s8·s8 -> s32 tensor-core products, scales in the epilogue.
 //
 // Block: 128 tokens x 256 output channels, three warpgroups. Warpgroup 0 is the
-// producer: it reads packed int4 rows of both operands from global memory (one
-// k-tile of 128 codes ahead in registers), turns each 16-byte packed chunk (32
-// codes) into two 16-byte int8 chunks (low nibbles, then high nibbles: a
-// permutation of k that both operands share, so the dot product is unchanged,
-// scaled by 256) and stores them in the 128-byte-swizzled K-major layout wgmma
-// reads. Warpgroups 1 and 2 are consumers: each multiplies its 64 tokens by all 256 channels with
-// m64n256k32 instructions, operands from shared memory. Four stages, full/empty
-// mbarriers. Built for sm_90a only (this file has its own -gencode).
+// producer: it copies packed int4 rows of both operands into a ring of three
+// k-tiles (128 codes each) with cp.async, so two k-tiles of loads are always in
+// flight, then turns each 16-byte packed chunk (32 codes) into two 16-byte int8
+// chunks (low nibbles, then high nibbles: a permutation of k that both operands
+// share, so the dot product is unchanged, scaled by 256) stored in the
+// 128-byte-swizzled K-major layout wgmma reads (three such stages). Each producer
+// thread unpacks exactly the chunks it copied, so its own cp.async.wait_group is
+// the only synchronization the ring needs. Warpgroups 1 and 2 are consumers: each
+// multiplies its 64 tokens by all 256 channels with m64n256k32 instructions,
+// operands from shared memory; full/empty mbarriers hand the unpacked stages over.
+// Built for sm_90a only (this file has its own -gencode).
 #include <cuda_fp16.h>
 
 #include <cstring>
@@ -25,13 +28,15 @@ namespace {
 
 using gemm::Params;
 
-constexpr int kBM = 128, kBN = 256, kStages = 4;
+constexpr int kBM = 128, kBN = 256, kStages = 3, kRing = 3;
 constexpr int kRow = 128;                       // unpacked bytes of one row per k-tile
 constexpr int kTileA = kBM * kRow, kTileB = kBN * kRow;
 constexpr int kStageBytes = kTileA + kTileB;    // 48 KB
 constexpr int kThreads = 384;
 constexpr int kItems = (kBM + kBN) * 4 / 128;   // packed 16-byte chunks per producer thread
-constexpr size_t kSmem = size_t(kStages) * kStageBytes + 2 * kStages * sizeof(uint64_t) + 1024;
+constexpr int kRingBytes = (kBM + kBN) * 64;    // one packed k-tile of both operands
+constexpr size_t kSmem = size_t(kStages) * kStageBytes + size_t(kRing) * kRingBytes +
+                         2 * kStages * sizeof(uint64_t) + 1024;
 
 __device__ __forceinline__ uint32_t smem_addr(const void* p) {
   return static_cast<uint32_t>(__cvta_generic_to_shared(p));
@@ -84,7 +89,8 @@ __global__ void __launch_bounds__(kThreads, 1) gemm_wgmma_kernel(Params p) {
   const uint32_t raw = smem_addr(smem_raw);
   const uint32_t base = (raw + 1023u) & ~1023u;  // swizzle atoms are 1024-byte aligned
   uint8_t* smem = smem_raw + (base - raw);
-  const uint32_t bars = base + kStages * kStageBytes;  // full[s] at bars + 8s, empty[s] at bars + 8(kStages + s)
+  uint8_t* ring = smem + kStages * kStageBytes;
+  const uint32_t bars = base + kStages * kStageBytes + kRing * kRingBytes;  // full[s], then empty[s]
   const int wg = threadIdx.x >> 7, lt = threadIdx.x & 127;
   if (threadIdx.x == 0) {
     for (int s = 0; s < kStages; ++s) {
@@ -98,53 +104,57 @@ __global__ void __launch_bounds__(kThreads, 1) gemm_wgmma_kernel(Params p) {
   const int kbytes = p.K / 2, ktiles = (kbytes + 63) / 64;
 
   if (wg == 0) {
-    gemm::pdl_wait();
-    auto load = [&](uint4 (&v)[kItems], int kt) {
+    // Weights first: they do not depend on the kernel before this one.
+    auto copy = [&](int kt, bool weights) {
+      uint8_t* slot = ring + (kt % kRing) * kRingBytes;
 #pragma unroll
       for (int r = 0; r < kItems; ++r) {
         const int item = lt + 128 * r, row = item >> 2, j = item & 3;
-        const int kk = kt * 64 + j * 16;
         const bool is_a = row < kBM;
+        if (is_a == weights) continue;
+        const int kk = kt * 64 + j * 16;
         const int grow = is_a ? m0 + row : n0 + row - kBM;
         const bool ok = kk < kbytes && grow < (is_a ? p.M : p.N);
-        if (!ok)
-          v[r] = make_uint4(0, 0, 0, 0);
-        else if (is_a)
-          v[r] = __ldg(reinterpret_cast<const uint4*>(p.a + int64_t(grow) * kbytes + kk));
-        else
-          v[r] = dev::ldg_stream(p.w + int64_t(grow) * kbytes + kk);
+        const uint8_t* src = is_a ? p.a : p.w;
+        if (ok) src += int64_t(grow) * kbytes + kk;
+        dev::cp_async16(slot + row * 64 + j * 16, src, ok ? 16 : 0);
       }
     };
-    auto store = [&](const uint4 (&v)[kItems], int kt) {
+    for (int kt = 0; kt < kRing - 1; ++kt)
+      if (kt < ktiles) copy(kt, true);
+    gemm::pdl_wait();
+    for (int kt = 0; kt < kRing - 1; ++kt) {
+      if (kt < ktiles) copy(kt, false);
+      dev::cp_async_commit();
+    }
+    for (int kt = 0; kt < ktiles; ++kt) {
+      dev::cp_async_wait<kRing - 2>();  // this thread's chunks of k-tile kt have landed
+      const int pre = kt + kRing - 1;   // its ring slot was unpacked in the previous iteration
+      if (pre < ktiles) {
+        copy(pre, true);
+        copy(pre, false);
+      }
+      dev::cp_async_commit();
       const int s = kt % kStages, use = kt / kStages;
       if (use > 0) mbar_wait(bars + 8 * (kStages + s), (use - 1) & 1);
+      const uint8_t* slot = ring + (kt % kRing) * kRingBytes;
       uint8_t* st = smem + s * kStageBytes;
 #pragma unroll
       for (int r = 0; r < kItems; ++r) {
         const int item = lt + 128 * r, row = item >> 2, j = item & 3;
+        const uint4 v = *reinterpret_cast<const uint4*>(slot + row * 64 + j * 16);
         uint8_t* line = row < kBM ? st + row * kRow : st + kTileA + (row - kBM) * kRow;
         const int sw = row & 7;
-        const uint4 lo = make_uint4(dev::nib_lo(v[r].x), dev::nib_lo(v[r].y), dev::nib_lo(v[r].z), dev::nib_lo(v[r].w));
-        const uint4 hi = make_uint4(dev::nib_hi(v[r].x), dev::nib_hi(v[r].y), dev::nib_hi(v[r].z), dev::nib_hi(v[r].w));
+        const uint4 lo = make_uint4(dev::nib_lo(v.x), dev::nib_lo(v.y), dev::nib_lo(v.z), dev::nib_lo(v.w));
+        const uint4 hi = make_uint4(dev::nib_hi(v.x), dev::nib_hi(v.y), dev::nib_hi(v.z), dev::nib_hi(v.w));
         *reinterpret_cast<uint4*>(line + (((2 * j) ^ sw) << 4)) = lo;
         *reinterpret_cast<uint4*>(line + (((2 * j + 1) ^ sw) << 4)) = hi;
       }
       // The tensor cores read shared memory through the async proxy.
       asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
       mbar_arrive(bars + 8 * s);
-    };
-    // Two register buffers: the loads of k-tile kt+1 are in flight while kt is stored.
-    uint4 va[kItems], vb[kItems];
-    int kt = 0;
-    if (ktiles > 0) load(va, 0);
-    while (kt < ktiles) {
-      if (kt + 1 < ktiles) load(vb, kt + 1);
-      store(va, kt);
-      if (++kt >= ktiles) break;
-      if (kt + 1 < ktiles) load(va, kt + 1);
-      store(vb, kt);
-      ++kt;
     }
+    dev::cp_async_wait<0>();
   } else {
     gemm::pdl_wait();
     const int c = wg - 1;

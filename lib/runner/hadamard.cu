@@ -47,29 +47,39 @@ __device__ __forceinline__ void fwht_regs(float* v) {
       }
 }
 
-// Walsh–Hadamard over index bits [s, s + P) of x[0, n) in shared memory.
+// The row lives in shared memory padded by 4 floats after every group of S = n / K
+// elements (when S >= 8): logical element i sits at i + pad * (i >> sl). The K×K
+// mix reads and writes whole columns with stride S, which for a power of two S
+// would put a warp's accesses into a few banks.
+struct Pad {
+  int sl;   // log2(S)
+  int pad;  // 4, or 0 when S < 8
+  __device__ __forceinline__ int operator()(int i) const { return i + pad * (i >> sl); }
+};
+
+// Walsh–Hadamard over index bits [s, s + P) of the n logical elements.
 template <int P>
-__device__ void fwht_pass(float* x, int n, int s) {
+__device__ void fwht_pass(float* x, int n, int s, Pad ph) {
   const int lines = n >> P, lo_mask = (1 << s) - 1;
   for (int L = threadIdx.x; L < lines; L += blockDim.x) {
     const int base = ((L >> s) << (s + P)) + (L & lo_mask);
     float v[1 << P];
 #pragma unroll
-    for (int j = 0; j < (1 << P); ++j) v[j] = x[base + (j << s)];
+    for (int j = 0; j < (1 << P); ++j) v[j] = x[ph(base + (j << s))];
     fwht_regs<P>(v);
 #pragma unroll
-    for (int j = 0; j < (1 << P); ++j) x[base + (j << s)] = v[j];
+    for (int j = 0; j < (1 << P); ++j) x[ph(base + (j << s))] = v[j];
   }
 }
 
-__device__ void fwht_bits(float* x, int n, int s, int count) {
+__device__ void fwht_bits(float* x, int n, int s, int count, Pad ph) {
   while (count > 0) {
     const int p = count >= 4 ? 4 : count;
     switch (p) {
-      case 1: fwht_pass<1>(x, n, s); break;
-      case 2: fwht_pass<2>(x, n, s); break;
-      case 3: fwht_pass<3>(x, n, s); break;
-      default: fwht_pass<4>(x, n, s); break;
+      case 1: fwht_pass<1>(x, n, s, ph); break;
+      case 2: fwht_pass<2>(x, n, s, ph); break;
+      case 3: fwht_pass<3>(x, n, s, ph); break;
+      default: fwht_pass<4>(x, n, s, ph); break;
     }
     __syncthreads();
     s += p;
@@ -77,156 +87,208 @@ __device__ void fwht_bits(float* x, int n, int s, int count) {
   }
 }
 
-// y[a·S + col] = Σ_c H_K[a][c] · x[c·S + col] in place, S = n / K. A warp owns 16
-// columns (two n8 tiles, so each H_K fragment read from shared memory feeds four
-// MMAs), reads them for all c, and writes them back only after its whole product is
-// in registers, so no other warp ever touches them.
-template <int KT>
-__device__ void kmix(float* x, int S, int K, const uint4* frag, float in_scale) {
+// y[a·S + col] = Σ_c H_K[a][c] · x[c·S + col] in place, S = n / K (rows of x are
+// SP >= S apart in shared memory). A task is 16 columns (two n8 tiles, so each
+// H_K fragment read from shared memory feeds four MMAs) times a group of AH
+// a-tiles of the output. Each column group is read by
+// its two tasks before either writes it back (a block barrier separates the
+// phases), so the product is computed from the original values.
+template <int KT, int AH>
+__device__ void kmix(float* x, int S, int SP, int K, const uint4* frag, float in_scale) {
+  constexpr int AG = (KT + AH - 1) / AH;  // groups of AH a-tiles
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
-  const int nw = blockDim.x >> 5, tasks = (S + 15) / 16;
-  for (int task = warp; task < tasks; task += nw) {
-    float acc[2][KT][4];
+  const int nw = blockDim.x >> 5, groups = (S + 15) / 16;
+  // A round takes whole column groups (all AG tasks of a group in the same round):
+  // a group's columns are read by all its tasks before any of them writes. Every
+  // warp runs every round so that the barriers below are uniform.
+  const int per_round = nw / AG > 0 ? nw / AG : 1;
+  const int rounds = (groups + per_round - 1) / per_round;
+  for (int round = 0; round < rounds; ++round) {
+    const int grp = round * per_round + warp / AG, half = warp % AG;
+    const bool active = warp < per_round * AG && grp < groups;
+    float acc[2][AH][4];
 #pragma unroll
     for (int h = 0; h < 2; ++h)
 #pragma unroll
-      for (int a = 0; a < KT; ++a)
+      for (int i = 0; i < AH; ++i)
 #pragma unroll
-        for (int e = 0; e < 4; ++e) acc[h][a][e] = 0.f;
+        for (int e = 0; e < 4; ++e) acc[h][i][e] = 0.f;
+    if (active) {
 #pragma unroll
-    for (int kt = 0; kt < KT; ++kt) {
-      const int c0 = kt * 16 + 2 * t;
-      const int cs[4] = {c0, c0 + 1, c0 + 8, c0 + 9};
-      uint32_t bh[2][2], bl[2][2];
-#pragma unroll
-      for (int h = 0; h < 2; ++h) {
-        const int b = task * 16 + h * 8 + g;
-        __half hi[4], lo[4];
-#pragma unroll
-        for (int e = 0; e < 4; ++e) {
-          const float v = (b < S && cs[e] < K) ? x[cs[e] * S + b] * in_scale : 0.f;
-          hi[e] = __float2half_rn(v);
-          lo[e] = __float2half_rn(v - __half2float(hi[e]));
-        }
-        bh[h][0] = dev::pack_half2(hi[0], hi[1]);
-        bh[h][1] = dev::pack_half2(hi[2], hi[3]);
-        bl[h][0] = dev::pack_half2(lo[0], lo[1]);
-        bl[h][1] = dev::pack_half2(lo[2], lo[3]);
-      }
-#pragma unroll
-      for (int at = 0; at < KT; ++at) {
-        const uint4 af = frag[(at * KT + kt) * 32 + lane];
+      for (int kt = 0; kt < KT; ++kt) {
+        const int c0 = kt * 16 + 2 * t;
+        const int cs[4] = {c0, c0 + 1, c0 + 8, c0 + 9};
+        uint32_t bh[2][2], bl[2][2];
 #pragma unroll
         for (int h = 0; h < 2; ++h) {
-          dev::mma_f16_16816(acc[h][at], af, bh[h][0], bh[h][1]);
-          dev::mma_f16_16816(acc[h][at], af, bl[h][0], bl[h][1]);
+          const int b = grp * 16 + h * 8 + g;
+          __half hi[4], lo[4];
+#pragma unroll
+          for (int e = 0; e < 4; ++e) {
+            const float v = (b < S && cs[e] < K) ? x[cs[e] * SP + b] * in_scale : 0.f;
+            hi[e] = __float2half_rn(v);
+            lo[e] = __float2half_rn(v - __half2float(hi[e]));
+          }
+          bh[h][0] = dev::pack_half2(hi[0], hi[1]);
+          bh[h][1] = dev::pack_half2(hi[2], hi[3]);
+          bl[h][0] = dev::pack_half2(lo[0], lo[1]);
+          bl[h][1] = dev::pack_half2(lo[2], lo[3]);
+        }
+#pragma unroll
+        for (int i = 0; i < AH; ++i) {
+          const int at = half * AH + i;
+          if (at >= KT) continue;
+          const uint4 af = frag[(at * KT + kt) * 32 + lane];
+#pragma unroll
+          for (int h = 0; h < 2; ++h) {
+            dev::mma_f16_16816(acc[h][i], af, bh[h][0], bh[h][1]);
+            dev::mma_f16_16816(acc[h][i], af, bl[h][0], bl[h][1]);
+          }
         }
       }
     }
-    __syncwarp();
+    __syncthreads();  // all reads of this round's columns are done
+    if (active) {
 #pragma unroll
-    for (int h = 0; h < 2; ++h)
+      for (int h = 0; h < 2; ++h)
 #pragma unroll
-      for (int at = 0; at < KT; ++at) {
-        const int col = task * 16 + h * 8 + 2 * t;
+        for (int i = 0; i < AH; ++i) {
+          const int at = half * AH + i;
+          const int col = grp * 16 + h * 8 + 2 * t;
 #pragma unroll
-        for (int hh = 0; hh < 2; ++hh) {
-          const int a = at * 16 + g + 8 * hh;
-          if (a >= K) continue;
-          if (col < S) x[a * S + col] = acc[h][at][2 * hh];
-          if (col + 1 < S) x[a * S + col + 1] = acc[h][at][2 * hh + 1];
+          for (int hh = 0; hh < 2; ++hh) {
+            const int a = at * 16 + g + 8 * hh;
+            if (at >= KT || a >= K) continue;
+            if (col < S) x[a * SP + col] = acc[h][i][2 * hh];
+            if (col + 1 < S) x[a * SP + col + 1] = acc[h][i][2 * hh + 1];
+          }
         }
-      }
-    __syncwarp();
+    }
+    __syncthreads();  // written before the next round reads
   }
 }
 
-// One block per row: load (with the first up-to-3 Walsh–Hadamard bits in registers
-// when the inner stride is 1), remaining Walsh–Hadamard bits, K×K mix, then either
+// Rows are spread over the blocks (each loads the K×K fragments once and keeps
+// them): load (with the first up-to-3 Walsh–Hadamard bits in registers when the
+// inner stride is 1), remaining Walsh–Hadamard bits, K×K mix, then either
 // quantize + pack (packed != null) or write the float result (y != null).
-template <typename In, int KT>
-__global__ void __launch_bounds__(kThreads)
+// kWide: 512 threads and one a-tile per task, for few rows (latency); otherwise
+// 256 threads, two blocks per SM where registers and shared memory allow, halves
+// of the a-tiles per task (throughput).
+template <typename In, int KT, bool kWide>
+__global__ void __launch_bounds__(kWide ? 512 : kThreads, kWide ? 1 : (KT <= 12 ? 2 : 1))
     transform_kernel(const In* __restrict__ x, int64_t ldx, int M, Transform tf, int maxq, float c_over_maxq,
                      uint8_t* __restrict__ packed, float* __restrict__ scale, float* __restrict__ y) {
+  constexpr int AH = kWide || KT < 2 ? 1 : (KT + 1) / 2;
   gemm::pdl_trigger();  // the GEMM after this kernel may start streaming its weights
   extern __shared__ __align__(16) float row[];
   __shared__ float scratch[32];
-  const int n = tf.n;
+  const int n = tf.n, S = n / tf.K;
+  int sl = 0;
+  while ((1 << sl) < S) ++sl;
+  const Pad ph{sl, S >= 8 ? 4 : 0};
+  const int padded = n + ph.pad * tf.K;
   // The K×K fragments live after the row; a block loads them once and keeps them
   // for all the rows it transforms.
-  uint4* frag = reinterpret_cast<uint4*>(row + n);
-  if (KT > 0)
-    for (int i = threadIdx.x; i < KT * KT * 32; i += blockDim.x) frag[i] = tf.frag[i];
-  for (int r = blockIdx.x; r < M; r += gridDim.x) {
-  __syncthreads();  // the previous row is fully written out (and the fragments are in place)
-  const In* xr = x + int64_t(r) * ldx;
+  uint4* frag = reinterpret_cast<uint4*>(row + padded);
+  if (KT > 0) {  // asynchronous: it overlaps the first row's load and Walsh–Hadamard passes
+    for (int i = threadIdx.x; i < KT * KT * 32; i += blockDim.x) dev::cp_async16(frag + i, tf.frag + i, 16);
+    dev::cp_async_commit();
+  }
   const int first = tf.inner_log2 == 0 ? (tf.m < 3 ? tf.m : 3) : 0;
-  for (int q = threadIdx.x; q < n / 8; q += blockDim.x) {
-    float v[8];
-    dev::load8(xr + 8 * q, v);
-    if (first == 3) fwht_regs<3>(v);
-    if (first == 2) { fwht_regs<2>(v); fwht_regs<2>(v + 4); }
-    if (first == 1) {
+  for (int r = blockIdx.x; r < M; r += gridDim.x) {
+    __syncthreads();  // the previous row is fully written out (and the fragments are in place)
+    const In* xr = x + int64_t(r) * ldx;
+    // Loads in batches of two chunks per thread, both issued before either is used.
+    for (int q0 = 0; q0 < n / 8; q0 += 2 * blockDim.x) {
+      float v[2][8];
 #pragma unroll
-      for (int i = 0; i < 8; i += 2) fwht_regs<1>(v + i);
+      for (int u = 0; u < 2; ++u) {
+        const int q = q0 + u * blockDim.x + threadIdx.x;
+        if (q < n / 8) dev::load8(xr + 8 * q, v[u]);
+      }
+#pragma unroll
+      for (int u = 0; u < 2; ++u) {
+        const int q = q0 + u * blockDim.x + threadIdx.x;
+        if (q >= n / 8) continue;
+        if (first == 3) fwht_regs<3>(v[u]);
+        if (first == 2) { fwht_regs<2>(v[u]); fwht_regs<2>(v[u] + 4); }
+        if (first == 1) {
+#pragma unroll
+          for (int i = 0; i < 8; i += 2) fwht_regs<1>(v[u] + i);
+        }
+        float* dst = row + ph(8 * q);  // a chunk never straddles a padded group
+        *reinterpret_cast<float4*>(dst) = make_float4(v[u][0], v[u][1], v[u][2], v[u][3]);
+        *reinterpret_cast<float4*>(dst + 4) = make_float4(v[u][4], v[u][5], v[u][6], v[u][7]);
+      }
     }
-    *reinterpret_cast<float4*>(row + 8 * q) = make_float4(v[0], v[1], v[2], v[3]);
-    *reinterpret_cast<float4*>(row + 8 * q + 4) = make_float4(v[4], v[5], v[6], v[7]);
-  }
-  __syncthreads();
-  fwht_bits(row, n, tf.inner_log2 + first, tf.m - first);
-
-  float post = tf.norm;
-  if (KT > 0) {
-    // fp16 has 5 exponent bits: bring the row's maximum into [2^12, 2^13) by an exact
-    // power-of-two scaling (undone after the product), so that neither the hi nor the
-    // lo half overflows or goes subnormal where it matters.
-    float amax = 0.f;
-    for (int i = threadIdx.x; i < n; i += blockDim.x) amax = fmaxf(amax, fabsf(row[i]));
-    amax = dev::block_max(amax, scratch);
-    int e = 0;
-    if (amax > 0.f) frexpf(amax, &e);
-    const int shift = amax > 0.f ? 13 - e : 0;
-    const float in_scale = ldexpf(1.f, shift);
-    post = tf.norm * ldexpf(1.f, -shift);
-    kmix<(KT > 0 ? KT : 1)>(row, n / tf.K, tf.K, frag, in_scale);
     __syncthreads();
-  }
+    fwht_bits(row, n, tf.inner_log2 + first, tf.m - first, ph);
 
-  if (y != nullptr) {
-    for (int i = threadIdx.x; i < n; i += blockDim.x) y[int64_t(r) * n + i] = row[i] * post;
-    continue;
-  }
-  float amax = 0.f;
-  for (int i = threadIdx.x; i < n; i += blockDim.x) {
-    const float v = row[i] * post;
-    row[i] = v;
-    amax = fmaxf(amax, fabsf(v));
-  }
-  amax = dev::block_max(amax, scratch);
-  const float s = dev::sym_scale(amax, c_over_maxq);
-  uint32_t* out = reinterpret_cast<uint32_t*>(packed + int64_t(r) * (n / 2));
-  for (int w = threadIdx.x; w < n / 8; w += blockDim.x) {
-    float v[8];
-    dev::load8(row + 8 * w, v);
-    out[w] = dev::pack8_sym(v, s, maxq);
-  }
-  if (threadIdx.x == 0) scale[r] = s;
+    float post = tf.norm;
+    if (KT > 0) {
+      // fp16 has 5 exponent bits: bring the row's maximum into [2^12, 2^13) by an exact
+      // power-of-two scaling (undone after the product), so that neither the hi nor the
+      // lo half overflows or goes subnormal where it matters.
+      float amax = 0.f;
+      for (int i = threadIdx.x; i < n; i += blockDim.x) amax = fmaxf(amax, fabsf(row[ph(i)]));
+      amax = dev::block_max(amax, scratch);
+      int e = 0;
+      if (amax > 0.f) frexpf(amax, &e);
+      const int shift = amax > 0.f ? 13 - e : 0;
+      const float in_scale = ldexpf(1.f, shift);
+      post = tf.norm * ldexpf(1.f, -shift);
+      dev::cp_async_wait<0>();  // this thread's fragment copies (a no-op after the first row)
+      __syncthreads();          // everyone's
+      kmix<(KT > 0 ? KT : 1), AH>(row, S, S + ph.pad, tf.K, frag, in_scale);
+    }
+
+    if (y != nullptr) {
+      for (int i = threadIdx.x; i < n; i += blockDim.x) y[int64_t(r) * n + i] = row[ph(i)] * post;
+      continue;
+    }
+    float amax = 0.f;
+    for (int i = threadIdx.x; i < n; i += blockDim.x) {
+      const float v = row[ph(i)] * post;
+      row[ph(i)] = v;
+      amax = fmaxf(amax, fabsf(v));
+    }
+    amax = dev::block_max(amax, scratch);
+    const float s = dev::sym_scale(amax, c_over_maxq);
+    uint32_t* out = reinterpret_cast<uint32_t*>(packed + int64_t(r) * (n / 2));
+    for (int w = threadIdx.x; w < n / 8; w += blockDim.x) {
+      float v[8];
+      dev::load8(row + ph(8 * w), v);
+      out[w] = dev::pack8_sym(v, s, maxq);
+    }
+    if (threadIdx.x == 0) scale[r] = s;
   }
 }
 
+template <typename In, int KT, bool kWide>
+void launch_kt_variant(const In* x, int64_t ldx, int M, const Transform& tf, int maxq, float c, uint8_t* packed,
+                       float* scale, float* y, cudaStream_t stream) {
+  auto* kernel = transform_kernel<In, KT, kWide>;
+  const int threads = kWide ? 512 : kThreads;
+  const int S = tf.n / tf.K;
+  const size_t smem = size_t(tf.n + (S >= 8 ? 4 * tf.K : 0)) * sizeof(float) + size_t(KT) * KT * 32 * sizeof(uint4);
+  ensure_dynamic_smem(kernel, smem);
+  int per_sm = 0;
+  CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, threads, smem));
+  QUAROT_CHECK(per_sm > 0, "online Hadamard of size ", tf.n, " does not fit in shared memory");
+  const int grid = int(std::min<int64_t>(M, int64_t(per_sm) * device_sm_count()));
+  kernel<<<grid, threads, smem, stream>>>(x, ldx, M, tf, maxq, c, packed, scale, y);
+  CUDA_CHECK_LAUNCH();
+}
+
+// Few rows: one wide block per row, for latency; many rows: narrower blocks, for throughput.
 template <typename In, int KT>
 void launch_kt(const In* x, int64_t ldx, int M, const Transform& tf, int maxq, float c, uint8_t* packed,
                float* scale, float* y, cudaStream_t stream) {
-  auto* kernel = transform_kernel<In, KT>;
-  const size_t smem = size_t(tf.n) * sizeof(float) + size_t(KT) * KT * 32 * sizeof(uint4);
-  ensure_dynamic_smem(kernel, smem);
-  int per_sm = 0;
-  CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, kThreads, smem));
-  QUAROT_CHECK(per_sm > 0, "online Hadamard of size ", tf.n, " does not fit in shared memory");
-  const int grid = std::min<int64_t>(M, int64_t(per_sm) * device_sm_count());
-  kernel<<<grid, kThreads, smem, stream>>>(x, ldx, M, tf, maxq, c, packed, scale, y);
-  CUDA_CHECK_LAUNCH();
+  if (M <= device_sm_count())
+    launch_kt_variant<In, KT, true>(x, ldx, M, tf, maxq, c, packed, scale, y, stream);
+  else
+    launch_kt_variant<In, KT, false>(x, ldx, M, tf, maxq, c, packed, scale, y, stream);
 }
 
 template <typename In>

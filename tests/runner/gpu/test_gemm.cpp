@@ -169,6 +169,8 @@ TEST_CASE("w4a4_gemm skinny path (M <= 16)", "[gpu][gemm]") {
   run_case(rng, 16, 4096, 4096, GemmPath::Skinny);
   run_case(rng, 3, 64, 11008, GemmPath::Skinny);
   run_case(rng, 16, 32, 14336, GemmPath::Skinny, /*extreme=*/true);
+  run_case(rng, 4, 4352, 1376, GemmPath::Skinny);   // more blocks than SMs: the 8-warp variant
+  run_case(rng, 12, 8192, 512, GemmPath::Skinny);
 }
 
 TEST_CASE("w4a4_gemm tiled path", "[gpu][gemm]") {

@@ -136,3 +136,35 @@ TEST_CASE("heads_hadamard transforms across the heads axis", "[gpu][hadamard]") 
     check_codes(ref, M, n, to_host(packed), to_host(scale));
   }
 }
+
+TEST_CASE("hadamard_quant over many rows (throughput configuration)", "[gpu][hadamard]") {
+  require_gpu();
+  auto rng = rng_for("hadamard_many_rows");
+  // More rows than multiprocessors selects the narrow, persistent-block kernel.
+  for (int n : {11008, 160, 4096}) {
+    INFO("n = " << n);
+    const HadamardDevice had(n);
+    const int M = 300;
+    std::vector<float> x = random_rows(rng, M, n);
+    const std::vector<double> ref = ref_rows(x, M, n);
+    auto dx = to_device(x);
+    DeviceBuffer<float> y(size_t(M) * n);
+    run_poisoned([&] { hadamard_f32(dx.get(), n, M, had, y.get(), nullptr); }, {out(y)});
+    check_float(to_host(y), ref, M, n);
+    DeviceBuffer<uint8_t> packed(size_t(M) * n / 2);
+    DeviceBuffer<float> scale(static_cast<size_t>(M));
+    const ActQuantSpec q{4, 0.9};
+    run_poisoned([&] { hadamard_quant_f32(dx.get(), n, M, had, q, packed.get(), scale.get(), nullptr); },
+                 {out(packed), out(scale)});
+    check_codes(ref, M, n, to_host(packed), to_host(scale));
+  }
+  // Heads: 40 heads (K = 20) of 64 over many tokens.
+  const HadamardDevice had(40);
+  const int M = 200, D = 64, n = 40 * D;
+  std::vector<float> x = random_rows(rng, M, n);
+  const std::vector<double> ref = ref_heads(x, M, 40, D);
+  auto dx = to_device(x);
+  DeviceBuffer<float> y(size_t(M) * n);
+  run_poisoned([&] { heads_hadamard_f32(dx.get(), n, M, D, had, y.get(), nullptr); }, {out(y)});
+  check_float(to_host(y), ref, M, n);
+}
