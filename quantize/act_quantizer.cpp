@@ -5,6 +5,10 @@
 #include "lib/core/error.h"
 
 namespace quarot {
+
+double default_act_clip(int bits) { return bits <= 4 ? 0.9 : 1.0; }
+double default_kv_clip(int bits) { return bits <= 4 ? 0.95 : 1.0; }
+
 namespace {
 
 enum class Mode { kSymmetric, kIntegerZero, kFloatZero };

@@ -40,6 +40,13 @@ struct KvQuantConfig {
   bool integer_zero = true;  // false: float zero point (see above)
 };
 
+// Default clip ratios by bit width. QuaRot's 0.9 (activations) and 0.95 (KV) trade
+// clipping error for finer rounding, which pays at 4 bits; at 6 and 8 bits the
+// rounding step is 4-16x finer and clipping only adds error (docs/RESULTS.md, the
+// 8-bit study), so the ratio is 1 there.
+double default_act_clip(int bits);
+double default_kv_clip(int bits);
+
 void check_act_quant_config(const ActQuantConfig& cfg, const char* what = "activation quantizer");
 void check_kv_quant_config(const KvQuantConfig& cfg, const char* what = "KV-cache quantizer");
 

@@ -53,7 +53,8 @@ void print_result(const PplArgs& a, double ppl, int64_t windows, int64_t tokens,
   if (a.json) {
     nlohmann::json j = {{"ppl", ppl},         {"windows", windows},        {"tokens", tokens},
                         {"seconds", seconds}, {"tokenize_seconds", tok_seconds}, {"seqlen", a.seqlen},
-                        {"model", a.model},   {"dataset", a.dataset},      {"device", a.device},
+                        {"model", a.model},   {"dataset", a.dataset},
+                        {"device", a.backend == "cuda" ? std::string("cuda") : a.device},
                         {"backend", a.backend}, {"dtype", dtype},          {"quantization", description},
                         {"window_nll", nll}};
     j.update(extra);

@@ -6,6 +6,7 @@
 
 #include "lib/core/error.h"
 #include "lib/core/progress.h"
+#include "quantize/act_quantizer.h"
 #include "quantize/stored_weights.h"
 #include "quantize/weight_quantizer.h"
 
@@ -19,10 +20,10 @@ void add_override_options(CLI::App& c, EvalOverrides& o) {
   c.add_option("--a-bits", o.a_bits, "Activation bits (2..8, 16 = off); overrides the manifest")
       ->check(CLI::Range(2, 16));
   c.add_option("--a-groupsize", o.a_groupsize, "Activation quantization group size (0: per token)");
-  c.add_option("--a-clip", o.a_clip, "Activation clip ratio (QuaRot: 0.9)")->check(CLI::Range(0.01, 1.0));
+  c.add_option("--a-clip", o.a_clip, "Activation clip ratio (default: the manifest's; with --a-bits, 0.9 at <= 4 bits, else 1)")->check(CLI::Range(0.01, 1.0));
   c.add_option("--k-bits", o.k_bits, "K-cache bits (2..8, 16 = off)")->check(CLI::Range(2, 16));
   c.add_option("--v-bits", o.v_bits, "V-cache bits (2..8, 16 = off)")->check(CLI::Range(2, 16));
-  c.add_option("--kv-clip", o.kv_clip, "KV-cache clip ratio (QuaRot: 0.95)")->check(CLI::Range(0.01, 1.0));
+  c.add_option("--kv-clip", o.kv_clip, "KV-cache clip ratio (default: the manifest's; with --k/v-bits, 0.95 at <= 4 bits, else 1)")->check(CLI::Range(0.01, 1.0));
 }
 
 void fake_quantize_weights(LlamaModel& m, int bits, int64_t groupsize, bool clip_search) {
@@ -47,11 +48,15 @@ EvalModel load_eval_model(const std::filesystem::path& dir, at::ScalarType dtype
     man.weights.bits = o.w_bits;
     man.weights.method = "rtn";
   }
-  if (o.a_bits > 0) man.activations.bits = o.a_bits;
+  if (o.a_bits > 0) {
+    man.activations.bits = o.a_bits;
+    man.activations.clip_ratio = default_act_clip(o.a_bits);
+  }
   if (o.a_clip > 0) man.activations.clip_ratio = o.a_clip;
   if (o.a_groupsize >= 0) man.activations.groupsize = o.a_groupsize;
   if (o.k_bits > 0) man.kv.k_bits = o.k_bits;
   if (o.v_bits > 0) man.kv.v_bits = o.v_bits;
+  if (o.k_bits > 0 || o.v_bits > 0) man.kv.clip_ratio = default_kv_clip(std::min(man.kv.k_bits, man.kv.v_bits));
   if (o.kv_clip > 0) man.kv.clip_ratio = o.kv_clip;
   em.hooks = std::make_unique<QuarotHooks>(em.model.config, man.online, man.activations, man.kv);
   em.description = man.describe();

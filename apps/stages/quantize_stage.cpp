@@ -15,6 +15,7 @@
 #include "lib/core/progress.h"
 #include "lib/io/checkpoint.h"
 #include "lib/model/tensor_bridge.h"
+#include "quantize/act_quantizer.h"
 #include "quantize/stored_weights.h"
 #include "quantize/weight_quantizer.h"
 
@@ -74,10 +75,10 @@ StageSummary run_quantize(const StageIO& io, const QuantizeOptions& o) {
   man.weights.clip_search = o.w_clip;
   man.weights.format = "int8-codes";
   man.activations.bits = o.a_bits;
-  man.activations.clip_ratio = o.a_clip;
+  man.activations.clip_ratio = o.a_clip > 0 ? o.a_clip : default_act_clip(o.a_bits);
   man.kv.k_bits = o.k_bits;
   man.kv.v_bits = o.v_bits;
-  man.kv.clip_ratio = o.kv_clip;
+  man.kv.clip_ratio = o.kv_clip > 0 ? o.kv_clip : default_kv_clip(std::min(o.k_bits, o.v_bits));
   man.history.push_back({{"stage", "quantize"}, {"method", o.method}, {"w_bits", o.w_bits}, {"groupsize", o.groupsize},
                          {"w_clip", o.w_clip}, {"a_bits", o.a_bits}, {"kv_bits", o.k_bits},
                          {"seconds", seconds_since(t0)}});

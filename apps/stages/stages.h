@@ -36,7 +36,7 @@ struct QuantizeOptions {
   bool asymmetric = false;
   // Run-time quantizers recorded in the manifest.
   int a_bits = 4, k_bits = 4, v_bits = 4;
-  double a_clip = 0.9, kv_clip = 0.95;
+  double a_clip = 0, kv_clip = 0;  // 0: by bit width (default_act_clip / default_kv_clip)
   // GPTQ.
   std::string calib = "";  // wikitext2:DIR | text:FILE
   int64_t calib_windows = 128, calib_seqlen = 2048;
