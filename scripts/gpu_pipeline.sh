@@ -34,7 +34,9 @@ if [[ ${QUAROT_TABLES_ONLY:-0} != 1 ]]; then
   one_model stories260K "$root/tests/data/models/stories260K" 512
   one_model wikillama-27m "$wikillama" 2048
 fi
-echo "== invariance wikillama-27m (cuda): original, fused, hadamard, random"
-bash "$root/scripts/invariance_table.sh" "$wikillama" 2048 "$work/inv" --device cuda
+if [[ ${QUAROT_SKIP_INVARIANCE:-0} != 1 ]]; then
+  echo "== invariance wikillama-27m (cuda): original, fused, hadamard, random"
+  bash "$root/scripts/invariance_table.sh" "$wikillama" 2048 "$work/inv" --device cuda
+fi
 echo "== accuracy table wikillama-27m (cuda)"
 bash "$root/scripts/accuracy_table.sh" "$wikillama" 2048 "$work/acc" --device cuda

@@ -1,6 +1,8 @@
 #include "lib/core/files.h"
 
 #include <fcntl.h>
+#include <ftw.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -29,6 +31,13 @@ bool is_within(const fs::path& inner, const fs::path& outer) {
   return true;
 }
 }  // namespace
+
+void remove_tree(const fs::path& path) {
+  struct stat st;
+  if (::lstat(path.c_str(), &st) != 0) return;
+  auto remove_one = [](const char* p, const struct stat*, int, struct FTW*) { return ::remove(p); };
+  QUAROT_CHECK(::nftw(path.c_str(), remove_one, 16, FTW_DEPTH | FTW_PHYS) == 0, path.string(), ": cannot remove");
+}
 
 std::string read_text_file(const fs::path& path) {
   std::ifstream in(path, std::ios::binary);
@@ -61,7 +70,7 @@ void write_file_atomic(const fs::path& path, const std::string& content) {
   std::error_code ec;
   fs::rename(tmp, path, ec);
   if (ec) {
-    fs::remove(tmp);
+    ::unlink(tmp.c_str());
     QUAROT_FAIL(path.string(), ": cannot rename temporary file into place: ", ec.message());
   }
 }
@@ -86,8 +95,10 @@ void write_dir_atomic(const fs::path& out, bool overwrite,
   try {
     fill(tmp);
   } catch (...) {
-    std::error_code ec;
-    fs::remove_all(tmp, ec);
+    try {
+      remove_tree(tmp);
+    } catch (...) {
+    }
     throw;
   }
   if (fs::exists(out)) {
@@ -95,7 +106,7 @@ void write_dir_atomic(const fs::path& out, bool overwrite,
     old += temp_suffix() + ".old";
     fs::rename(out, old);
     fs::rename(tmp, out);
-    fs::remove_all(old);
+    remove_tree(old);
   } else {
     fs::rename(tmp, out);
   }

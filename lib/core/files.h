@@ -11,6 +11,11 @@ namespace quarot {
 
 std::string read_text_file(const std::filesystem::path& path);
 
+// Removes a file or a directory tree (nothing if absent). Written on POSIX calls:
+// the pip build of LibTorch exports its own std::filesystem::remove_all, which the
+// dynamic linker binds our calls to, and which crashes (seen with 2.11 on the GPU machine).
+void remove_tree(const std::filesystem::path& path);
+
 // Writes `content` to a temporary sibling of `path`, fsyncs it, renames it over `path`.
 void write_file_atomic(const std::filesystem::path& path, const std::string& content);
 

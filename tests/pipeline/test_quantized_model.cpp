@@ -115,7 +115,7 @@ TEST_CASE("quantized checkpoints load back to the same weights", "[quantize]") {
   const fs::path tmp = fs::temp_directory_path() / ("quarot-test-" + std::to_string(::getpid()));
   for (bool pack : {false, true}) {
     DYNAMIC_SECTION((pack ? "packed" : "int8 codes")) {
-      fs::remove_all(tmp);
+      remove_tree(tmp);
       SaveOptions so;
       so.pack_int4 = pack;
       write_dir_atomic(tmp, false, [&](const fs::path& d) { save_model(m, Manifest{}, kGolden + "tiny-gqa", d, so, &q); });
@@ -124,7 +124,7 @@ TEST_CASE("quantized checkpoints load back to the same weights", "[quantize]") {
         CHECK(at::equal(back.layers[size_t(i)].down.weight, m.layers[size_t(i)].down.weight));
         CHECK(at::equal(back.layers[size_t(i)].k.weight, m.layers[size_t(i)].k.weight));
       }
-      fs::remove_all(tmp);
+      remove_tree(tmp);
     }
   }
 }
