@@ -7,6 +7,7 @@
 #include "lib/core/error.h"
 #include "lib/runner/cuda_check.h"
 #include "lib/runner/device_common.cuh"
+#include "lib/runner/generic_kernels.h"
 #include "lib/runner/kernels.h"
 #include "lib/runner/launch_util.h"
 
@@ -302,10 +303,14 @@ KvQ make_kvq(int bits, double clip, const char* what) {
 void rope_qk_kv(const float* qkv, int T, int H, int KV, int D, const float* cos_table, const float* sin_table,
                 bool qk_hadamard, const KvQuantParams& kv, float* q_out, const KvCacheView& cache,
                 cudaStream_t stream) {
-  QUAROT_CHECK(D == 64 || D == 128 || D == 256, "rope_qk_kv: head_dim ", D, " not supported (64, 128, 256)");
   QUAROT_CHECK(KV > 0 && H % KV == 0, "rope_qk_kv: heads ", H, " not a multiple of kv heads ", KV);
   const KvQ kq = make_kvq(kv.k_bits, kv.clip, "kv_cache.k_bits");
   const KvQ vq = make_kvq(kv.v_bits, kv.clip, "kv_cache.v_bits");
+  if (D != 64 && D != 128 && D != 256) {  // small or odd head_dim: the generic kernel
+    detail::generic_rope_qk_kv(qkv, T, H, KV, D, cos_table, sin_table, qk_hadamard, kq.maxq, vq.maxq, kq.clip,
+                               q_out, cache, stream);
+    return;
+  }
   if (T == 0) return;
   const int64_t items = int64_t(T) * (H + 2 * KV);
   const int blocks = int((items + 7) / 8);
@@ -319,8 +324,11 @@ void rope_qk_kv(const float* qkv, int T, int H, int KV, int D, const float* cos_
 
 void attention(const float* q, const KvCacheView& cache, int T, int H, int KV, int D, float* out,
                cudaStream_t stream) {
-  QUAROT_CHECK(D == 64 || D == 128, "attention: head_dim ", D, " not supported (64, 128)");
   QUAROT_CHECK(KV > 0 && H % KV == 0, "attention: heads ", H, " not a multiple of kv heads ", KV);
+  if (D != 64 && D != 128) {  // other head_dim: the generic warp-per-query kernel
+    detail::generic_attention(q, cache, T, H, KV, D, out, stream);
+    return;
+  }
   if (T == 0) return;
   const dim3 grid((T + kBQ - 1) / kBQ, H);
   if (D == 64) {

@@ -23,14 +23,15 @@ WindowForward::WindowForward(const GpuModel& model, int64_t seqlen) : m_(model),
   CUBLAS_CHECK(cublasSetStream(cublas_, stream_));
 
   const size_t T = size_t(T_), hd = size_t(s.heads * s.head_dim);
-  const size_t widest = size_t(std::max({s.d, s.inter, s.heads * s.head_dim}));
+  // Packed activations are as wide as the padded GEMM K (ModelShape::pad32).
+  const size_t widest = size_t(std::max({s.d_pad(), s.inter_pad(), s.attn_pad()}));
   ids_.resize(T);
   h_.resize(T * size_t(s.d));
   act_scale_.resize(T);
   qkv_.resize(T * size_t(s.qkv_rows()));
   q_.resize(T * hd);
   attn_.resize(T * hd);
-  mlp_.resize(T * size_t(s.inter));
+  mlp_.resize(T * size_t(s.inter_pad()));  // SwiGLU writes the padded columns too (zeros)
   const size_t kvn = size_t(s.kv_heads) * T;
   k_codes_.resize(kvn * size_t(s.head_dim / 2));
   v_codes_.resize(kvn * size_t(s.head_dim / 2));
@@ -64,7 +65,7 @@ void WindowForward::layer(int64_t l) {
   const LayerWeights& L = m_.layers[size_t(l)];
   const float eps = float(m_.config.rms_norm_eps);
   const int T = T_, d = int(s.d), H = int(s.heads), KV = int(s.kv_heads), D = int(s.head_dim),
-            I = int(s.inter), hd = H * D;
+            I = int(s.inter), Ip = int(s.inter_pad()), hd = H * D;
   const OnlineTransforms& on = m_.manifest.online;
   uint8_t* act = act_packed_.get();
   float* sc = act_scale_.get();
@@ -85,7 +86,8 @@ void WindowForward::layer(int64_t l) {
   };
 
   // Attention block.
-  rmsnorm_quant(h_.get(), L.in_norm.get(), eps, T, d, aq_, act, sc, stream_);
+  // The quantizers write L.*.K (padded) columns of codes, zeros past the real width.
+  rmsnorm_quant(h_.get(), L.in_norm.get(), eps, T, d, aq_, act, sc, stream_, L.qkv.K);
   gemm(L.qkv, qkv_.get(), L.qkv.N, OutMode::F32);
   const KvCacheView cache{k_codes_.get(), k_scale_.get(), k_zero_.get(),
                           v_codes_.get(), v_scale_.get(), v_zero_.get()};
@@ -93,18 +95,19 @@ void WindowForward::layer(int64_t l) {
              stream_);
   attention(q_.get(), cache, T, H, KV, D, attn_.get(), stream_);
   if (on.o_proj_heads)
-    heads_hadamard_quant(attn_.get(), hd, T, D, m_.had_heads, aq_, act, sc, stream_);
+    heads_hadamard_quant(attn_.get(), hd, T, D, m_.had_heads, aq_, act, sc, stream_, L.o.K);
   else
-    act_quant_f32(attn_.get(), hd, T, hd, aq_, act, sc, stream_);
+    act_quant_f32(attn_.get(), hd, T, hd, aq_, act, sc, stream_, L.o.K);
   gemm(L.o, h_.get(), d, OutMode::AddF32);
 
   // MLP block: gate/up in one GEMM whose epilogue applies SwiGLU.
-  rmsnorm_quant(h_.get(), L.post_norm.get(), eps, T, d, aq_, act, sc, stream_);
-  gemm(L.gate_up, mlp_.get(), I, OutMode::SwiGLU);
+  rmsnorm_quant(h_.get(), L.post_norm.get(), eps, T, d, aq_, act, sc, stream_, L.gate_up.K);
+  gemm(L.gate_up, mlp_.get(), Ip, OutMode::SwiGLU);
+  // The transform and the scale see the I real columns only (row stride Ip).
   if (on.down_proj_input)
-    hadamard_quant_f32(mlp_.get(), I, T, m_.had_down, aq_, act, sc, stream_);
+    hadamard_quant_f32(mlp_.get(), Ip, T, m_.had_down, aq_, act, sc, stream_, L.down.K);
   else
-    act_quant_f32(mlp_.get(), I, T, I, aq_, act, sc, stream_);
+    act_quant_f32(mlp_.get(), Ip, T, I, aq_, act, sc, stream_, L.down.K);
   gemm(L.down, h_.get(), d, OutMode::AddF32);
 }
 

@@ -9,6 +9,7 @@
 #include <cuda_fp16.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <cmath>
 #include <vector>
 
@@ -16,6 +17,7 @@
 #include "lib/runner/cuda_check.h"
 #include "lib/runner/device_common.cuh"
 #include "lib/runner/gemm_common.cuh"
+#include "lib/runner/generic_kernels.h"
 #include "lib/runner/kernels.h"
 #include "lib/runner/launch_util.h"
 
@@ -339,31 +341,71 @@ Transform heads_transform(const HadamardDevice& had, int head_dim) {
   return tf;
 }
 
+// The fast kernel for the shapes it was made for; every other shape (n not a
+// multiple of 32, a padded packed row, an odd row stride, head_dim not a power of
+// two >= 8) goes to the generic kernel (generic_quant.cu).
+template <typename In>
+void dispatch(const In* x, int64_t ldx, int M, const HadamardDevice& had, int head_dim, const ActQuantSpec* q,
+              int packed_cols, uint8_t* packed, float* scale, float* y, cudaStream_t stream) {
+  QUAROT_CHECK(had.n() >= 1, "online Hadamard: no transform (size 0)");
+  QUAROT_CHECK(head_dim >= 0, "Hadamard across heads: head_dim ", head_dim, " must be positive");
+  const int64_t inner = head_dim > 0 ? head_dim : 1, n = had.n() * inner;
+  QUAROT_CHECK(n <= INT32_MAX, "online Hadamard: row length ", n, " is too large");
+  const int cols = packed_cols > 0 ? packed_cols : int(n);
+  const bool fast_inner = head_dim == 0 || (head_dim >= 8 && (head_dim & (head_dim - 1)) == 0);
+  if (n % 32 == 0 && cols == n && ldx % 8 == 0 && fast_inner) {
+    launch_transform(x, ldx, M, head_dim > 0 ? heads_transform(had, head_dim) : row_transform(had), q, packed,
+                     scale, y, stream);
+    return;
+  }
+  int maxq = 0;
+  float c = 0.f;
+  if (q != nullptr) {
+    QUAROT_CHECK(q->bits >= 2 && q->bits <= 4, "online Hadamard: activation bits must be 2..4, got ", q->bits);
+    maxq = (1 << (q->bits - 1)) - 1;
+    c = float(q->clip / double(maxq));
+  }
+  detail::GenericTransform tf;
+  tf.n = int(n);
+  tf.K = int(had.K());
+  tf.P = 1 << had.m();
+  tf.inner = int(inner);
+  tf.signs = had.signs();
+  tf.norm = float(1.0 / std::sqrt(double(had.n())));
+  detail::generic_transform(x, ldx, M, tf, maxq, c, cols, packed, scale, y, stream);
+}
+
 }  // namespace
 
 void hadamard_quant_f32(const float* x, int64_t ldx, int M, const HadamardDevice& had, const ActQuantSpec& q,
-                        uint8_t* packed, float* scale, cudaStream_t stream) {
-  launch_transform(x, ldx, M, row_transform(had), &q, packed, scale, nullptr, stream);
+                        uint8_t* packed, float* scale, cudaStream_t stream, int packed_cols) {
+  dispatch(x, ldx, M, had, 0, &q, packed_cols, packed, scale, nullptr, stream);
 }
 void hadamard_quant_f16(const uint16_t* x, int64_t ldx, int M, const HadamardDevice& had,
-                        const ActQuantSpec& q, uint8_t* packed, float* scale, cudaStream_t stream) {
-  launch_transform(x, ldx, M, row_transform(had), &q, packed, scale, nullptr, stream);
+                        const ActQuantSpec& q, uint8_t* packed, float* scale, cudaStream_t stream,
+                        int packed_cols) {
+  dispatch(x, ldx, M, had, 0, &q, packed_cols, packed, scale, nullptr, stream);
 }
 void heads_hadamard_quant(const float* x, int64_t ldx, int M, int head_dim, const HadamardDevice& had,
-                          const ActQuantSpec& q, uint8_t* packed, float* scale, cudaStream_t stream) {
-  launch_transform(x, ldx, M, heads_transform(had, head_dim), &q, packed, scale, nullptr, stream);
+                          const ActQuantSpec& q, uint8_t* packed, float* scale, cudaStream_t stream,
+                          int packed_cols) {
+  QUAROT_CHECK(head_dim >= 1, "Hadamard across heads: head_dim ", head_dim, " must be positive");
+  dispatch(x, ldx, M, had, head_dim, &q, packed_cols, packed, scale, nullptr, stream);
 }
 void heads_hadamard_quant_f16(const uint16_t* x, int64_t ldx, int M, int head_dim, const HadamardDevice& had,
-                              const ActQuantSpec& q, uint8_t* packed, float* scale, cudaStream_t stream) {
-  launch_transform(x, ldx, M, heads_transform(had, head_dim), &q, packed, scale, nullptr, stream);
+                              const ActQuantSpec& q, uint8_t* packed, float* scale, cudaStream_t stream,
+                              int packed_cols) {
+  QUAROT_CHECK(head_dim >= 1, "Hadamard across heads: head_dim ", head_dim, " must be positive");
+  dispatch(x, ldx, M, had, head_dim, &q, packed_cols, packed, scale, nullptr, stream);
 }
 void hadamard_f32(const float* x, int64_t ldx, int M, const HadamardDevice& had, float* y,
                   cudaStream_t stream) {
-  launch_transform(x, ldx, M, row_transform(had), nullptr, nullptr, nullptr, y, stream);
+  dispatch(x, ldx, M, had, 0, nullptr, 0, nullptr, nullptr, y, stream);
 }
 void heads_hadamard_f32(const float* x, int64_t ldx, int M, int head_dim, const HadamardDevice& had,
                         float* y, cudaStream_t stream) {
-  launch_transform(x, ldx, M, heads_transform(had, head_dim), nullptr, nullptr, nullptr, y, stream);
+  QUAROT_CHECK(head_dim >= 1, "Hadamard across heads: head_dim ", head_dim, " must be positive");
+  dispatch(x, ldx, M, had, head_dim, nullptr, 0, nullptr, nullptr, y, stream);
 }
 
 }  // namespace quarot::runner

@@ -1,6 +1,9 @@
 // HadamardDevice: the K×K factor of quarot_hadamard's H_n laid out as
-// mma.m16n8k16 A-operand fragments (fp16 ±1, zero-padded to a multiple of 16).
+// mma.m16n8k16 A-operand fragments (fp16 ±1, zero-padded to a multiple of 16),
+// and as plain signed bytes for the generic kernel.
 // Built on the host (Eigen stays out of the .cu files).
+#include <vector>
+
 #include "lib/core/error.h"
 #include "lib/runner/kernels.h"
 #include "rotate/hadamard.h"
@@ -15,6 +18,12 @@ HadamardDevice::HadamardDevice(int64_t n) : n_(n) {
                " factor; the CUDA runner supports K <= 256");
   if (K_ == 1) return;
   const hadamard::SignMatrix& hk = hadamard::base_matrix(K_);
+  // Plain ±1 bytes for the generic kernel (shapes the fragment kernel does not take).
+  std::vector<int8_t> signs(size_t(K_ * K_));
+  for (int64_t r = 0; r < K_; ++r)
+    for (int64_t c = 0; c < K_; ++c) signs[size_t(r * K_ + c)] = hk(r, c) > 0 ? 1 : -1;
+  signs_.resize(signs.size());
+  signs_.upload(signs.data(), signs.size());
   // Tile (at, kt), lane (g, t) holds {(g, 2t..2t+1), (g+8, 2t..2t+1), (g, 2t+8..2t+9),
   // (g+8, 2t+8..2t+9)} of the 16×16 tile, lower column in the low half.
   const int64_t KT = (K_ + 15) / 16;

@@ -28,14 +28,18 @@ struct ActQuantSpec {
   double clip = 0.9;   // clip ratio
 };
 
-// x [M, K] (row stride ldx elements) -> packed [M, K/2], scale [M]. K % 32 == 0.
+// x [M, K] (row stride ldx elements) -> packed [M, P/2], scale [M], where P =
+// packed_cols (0: P = K). P > K pads each row with zero codes, so that the row can
+// feed a GEMM whose K was padded to a multiple of 32 (model.cpp pads the weights
+// alike). K % 32 == 0, P == K and ldx % 8 == 0 take the fast kernels; any other
+// K >= 1 (P even, >= K) a generic one, made for the tiny models.
 void act_quant_f32(const float* x, int64_t ldx, int M, int K, const ActQuantSpec& q, uint8_t* packed,
-                   float* scale, cudaStream_t stream);
+                   float* scale, cudaStream_t stream, int packed_cols = 0);
 void act_quant_f16(const uint16_t* x, int64_t ldx, int M, int K, const ActQuantSpec& q, uint8_t* packed,
-                   float* scale, cudaStream_t stream);
+                   float* scale, cudaStream_t stream, int packed_cols = 0);
 // RMSNorm (fp32 statistics) times `weight`, then quantized as above.
 void rmsnorm_quant(const float* h, const float* weight, float eps, int M, int K, const ActQuantSpec& q,
-                   uint8_t* packed, float* scale, cudaStream_t stream);
+                   uint8_t* packed, float* scale, cudaStream_t stream, int packed_cols = 0);
 // RMSNorm times `weight`, written as fp16 (the lm_head input).
 void rmsnorm_f16(const float* h, const float* weight, float eps, int M, int K, uint16_t* out,
                  cudaStream_t stream);
@@ -95,24 +99,34 @@ class HadamardDevice {
   int64_t K() const { return K_; }
   int m() const { return m_; }
   const void* fragments() const { return frag_.get(); }  // null when K == 1
+  const int8_t* signs() const { return signs_.get(); }    // H_K row-major ±1 (generic kernel); null when K == 1
 
  private:
   int64_t n_ = 0, K_ = 1;
   int m_ = 0;
   DeviceBuffer<uint32_t> frag_;
+  DeviceBuffer<int8_t> signs_;
 };
 
-// y = x·Hᵀ on each row of x [M, n] (n = had.n()), then per-row quantization.
+// y = x·Hᵀ on each row of x [M, n] (n = had.n()), then per-row quantization into
+// packed [M, P/2] (P = packed_cols, 0: n; codes past n are zero, as for act_quant).
+// n % 32 == 0, P == n and ldx % 8 == 0 take the fast tensor-core kernel; other
+// shapes (e.g. n = 172 = 172·2^0) a generic fp32 one, made for the tiny models.
 void hadamard_quant_f32(const float* x, int64_t ldx, int M, const HadamardDevice& had, const ActQuantSpec& q,
-                        uint8_t* packed, float* scale, cudaStream_t stream);
+                        uint8_t* packed, float* scale, cudaStream_t stream, int packed_cols = 0);
 void hadamard_quant_f16(const uint16_t* x, int64_t ldx, int M, const HadamardDevice& had,
-                        const ActQuantSpec& q, uint8_t* packed, float* scale, cudaStream_t stream);
+                        const ActQuantSpec& q, uint8_t* packed, float* scale, cudaStream_t stream,
+                        int packed_cols = 0);
 // Rows of x viewed as [heads, head_dim]: the Hadamard of size heads (had.n()) across
-// the heads axis for each column, then per-row quantization of the whole row.
+// the heads axis for each column, then per-row quantization of the whole row. The
+// fast kernel needs head_dim a power of two >= 8 and heads·head_dim % 32 == 0; other
+// head_dim >= 1 take the generic kernel.
 void heads_hadamard_quant(const float* x, int64_t ldx, int M, int head_dim, const HadamardDevice& had,
-                          const ActQuantSpec& q, uint8_t* packed, float* scale, cudaStream_t stream);
+                          const ActQuantSpec& q, uint8_t* packed, float* scale, cudaStream_t stream,
+                          int packed_cols = 0);
 void heads_hadamard_quant_f16(const uint16_t* x, int64_t ldx, int M, int head_dim, const HadamardDevice& had,
-                              const ActQuantSpec& q, uint8_t* packed, float* scale, cudaStream_t stream);
+                              const ActQuantSpec& q, uint8_t* packed, float* scale, cudaStream_t stream,
+                              int packed_cols = 0);
 // The transforms alone, float out (tests): y [M, n or heads*head_dim], row stride = width.
 void hadamard_f32(const float* x, int64_t ldx, int M, const HadamardDevice& had, float* y,
                   cudaStream_t stream);
@@ -139,12 +153,15 @@ struct KvCacheView {
 
 // qkv [T, (H + 2 KV) D] (q heads, then k heads, then v heads) -> RoPE on q and k
 // (cos/sin tables [T, D/2]), optionally the Hadamard of D on q and k, q written as
-// float [H, T, D], k and v quantized into the cache. D in {64, 128, 256}.
+// float [H, T, D], k and v quantized into the cache. D in {64, 128, 256} run the
+// register kernel; any other even D <= 256 a generic one (the Hadamard then needs D
+// a power of two).
 void rope_qk_kv(const float* qkv, int T, int H, int KV, int D, const float* cos_table,
                 const float* sin_table, bool qk_hadamard, const KvQuantParams& kv, float* q_out,
                 const KvCacheView& cache, cudaStream_t stream);
 // Causal GQA attention over the dequantized cache, softmax in fp32. q [H, T, D],
-// out [T, H*D]. D in {64, 128}.
+// out [T, H*D]. D in {64, 128}: the tiled kernel; any other even D <= 256: a generic
+// warp-per-query kernel (same semantics, for the tiny models).
 void attention(const float* q, const KvCacheView& cache, int T, int H, int KV, int D, float* out,
                cudaStream_t stream);
 

@@ -66,29 +66,35 @@ HostLinear read_linear(const Checkpoint& ck, const std::string& prefix, int64_t 
   return h;
 }
 
-// Concatenates linears along the output axis, rows reordered by `source_row`
-// (row r of the result is row source_row(r) of the concatenation).
-template <typename RowMap>
-void upload_concat(PackedLinear& dst, const std::vector<HostLinear>& parts, const std::vector<int64_t>& outs,
-                   int64_t in, RowMap source_row) {
-  int64_t total = 0;
-  for (int64_t o : outs) total += o;
-  const int64_t rb = in / 2;
-  std::vector<uint8_t> codes(static_cast<size_t>(total * rb));
-  std::vector<float> scale(static_cast<size_t>(total)), bias;
+// Where row r of an uploaded matrix comes from: row `row` of part `part`, or a
+// zero row (codes, scale and bias 0) when part < 0.
+struct RowSource {
+  int part;
+  int64_t row;
+};
+
+// Uploads `rows` rows picked by `source` from `parts` (each [out, in]), the input
+// axis padded with zero codes from `in` to `in_pad` (ModelShape::pad32): the GEMM
+// then reduces over in_pad, and the quantizer's zero codes there add nothing.
+template <typename SourceOf>
+void upload_rows(PackedLinear& dst, const std::vector<HostLinear>& parts, int64_t rows, int64_t in, int64_t in_pad,
+                 SourceOf source) {
+  const int64_t rb = in / 2, rbp = in_pad / 2;
+  std::vector<uint8_t> codes(static_cast<size_t>(rows * rbp), 0);
+  std::vector<float> scale(static_cast<size_t>(rows), 0.f), bias;
   bool any_bias = false;
   for (const HostLinear& p : parts) any_bias = any_bias || !p.bias.empty();
-  if (any_bias) bias.assign(size_t(total), 0.f);
-  for (int64_t r = 0; r < total; ++r) {
-    int64_t src = source_row(r), part = 0;
-    while (src >= outs[size_t(part)]) src -= outs[size_t(part++)];
-    const HostLinear& p = parts[size_t(part)];
-    std::memcpy(&codes[size_t(r * rb)], p.codes + src * rb, size_t(rb));
-    scale[size_t(r)] = p.scale[size_t(src)];
-    if (any_bias && !p.bias.empty()) bias[size_t(r)] = p.bias[size_t(src)];
+  if (any_bias) bias.assign(size_t(rows), 0.f);
+  for (int64_t r = 0; r < rows; ++r) {
+    const RowSource src = source(r);
+    if (src.part < 0) continue;
+    const HostLinear& p = parts[size_t(src.part)];
+    std::memcpy(&codes[size_t(r * rbp)], p.codes + src.row * rb, size_t(rb));
+    scale[size_t(r)] = p.scale[size_t(src.row)];
+    if (any_bias && !p.bias.empty()) bias[size_t(r)] = p.bias[size_t(src.row)];
   }
-  dst.N = int(total);
-  dst.K = int(in);
+  dst.N = int(rows);
+  dst.K = int(in_pad);
   dst.w.resize(codes.size());
   dst.w.upload(codes.data(), codes.size());
   dst.scale.resize(scale.size());
@@ -136,16 +142,26 @@ GpuModel GpuModel::load(const fs::path& dir, bool progress) {
     const std::string p = "model.layers." + std::to_string(l) + ".";
     upload_vector(L.in_norm, read_vector(ck, p + "input_layernorm.weight", s.d));
     upload_vector(L.post_norm, read_vector(ck, p + "post_attention_layernorm.weight", s.d));
-    auto identity = [](int64_t r) { return r; };
-    upload_concat(L.qkv,
-                  {read_linear(ck, p + "self_attn.q_proj", hd, s.d), read_linear(ck, p + "self_attn.k_proj", kvd, s.d),
-                   read_linear(ck, p + "self_attn.v_proj", kvd, s.d)},
-                  {hd, kvd, kvd}, s.d, identity);
-    upload_concat(L.o, {read_linear(ck, p + "self_attn.o_proj", s.d, hd)}, {s.d}, hd, identity);
-    const int64_t I = s.inter;
-    upload_concat(L.gate_up, {read_linear(ck, p + "mlp.gate_proj", I, s.d), read_linear(ck, p + "mlp.up_proj", I, s.d)},
-                  {I, I}, s.d, [I](int64_t r) { return interleaved_gate_up_source(r, I); });
-    upload_concat(L.down, {read_linear(ck, p + "mlp.down_proj", s.d, I)}, {s.d}, I, identity);
+    // q, k, v stacked along the output axis.
+    upload_rows(L.qkv,
+                {read_linear(ck, p + "self_attn.q_proj", hd, s.d), read_linear(ck, p + "self_attn.k_proj", kvd, s.d),
+                 read_linear(ck, p + "self_attn.v_proj", kvd, s.d)},
+                hd + 2 * kvd, s.d, s.d_pad(), [hd, kvd](int64_t r) {
+                  return r < hd ? RowSource{0, r} : r < hd + kvd ? RowSource{1, r - hd} : RowSource{2, r - hd - kvd};
+                });
+    auto single = [](int64_t r) { return RowSource{0, r}; };
+    upload_rows(L.o, {read_linear(ck, p + "self_attn.o_proj", s.d, hd)}, s.d, hd, s.attn_pad(), single);
+    // gate and up, each padded with zero rows to inter_pad, interleaved for the SwiGLU epilogue.
+    const int64_t I = s.inter, Ip = s.inter_pad();
+    upload_rows(L.gate_up,
+                {read_linear(ck, p + "mlp.gate_proj", I, s.d), read_linear(ck, p + "mlp.up_proj", I, s.d)}, 2 * Ip,
+                s.d, s.d_pad(), [I, Ip](int64_t r) {
+                  const int64_t src = interleaved_gate_up_source(r, Ip);
+                  const int part = src < Ip ? 0 : 1;
+                  const int64_t row = src - part * Ip;
+                  return row < I ? RowSource{part, row} : RowSource{-1, 0};
+                });
+    upload_rows(L.down, {read_linear(ck, p + "mlp.down_proj", s.d, I)}, s.d, I, Ip, single);
     bar.update(l + 1);
   }
   bar.finish();

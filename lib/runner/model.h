@@ -15,6 +15,8 @@
 
 namespace quarot::runner {
 
+// K is the input size padded to a multiple of 32 (ModelShape::pad32; zero codes in
+// the padding); N counts the rows as uploaded (gate_up: 2 * inter_pad).
 struct PackedLinear {
   DeviceBuffer<uint8_t> w;    // [N, K/2]
   DeviceBuffer<float> scale;  // [N]
@@ -27,7 +29,7 @@ struct LayerWeights {
   DeviceBuffer<float> in_norm, post_norm;
   PackedLinear qkv;      // rows: q, then k, then v
   PackedLinear o;
-  PackedLinear gate_up;  // rows interleaved for the SwiGLU epilogue (interleaved_gate_up_source)
+  PackedLinear gate_up;  // gate and up padded to inter_pad rows each, interleaved (interleaved_gate_up_source)
   PackedLinear down;
 };
 

@@ -9,6 +9,7 @@
 #include "lib/runner/cuda_check.h"
 #include "lib/runner/device_common.cuh"
 #include "lib/runner/gemm_common.cuh"
+#include "lib/runner/generic_kernels.h"
 #include "lib/runner/kernels.h"
 #include "lib/runner/launch_util.h"
 
@@ -95,22 +96,22 @@ __global__ void embed_kernel(const __half* __restrict__ table, const int32_t* __
   for (int i = threadIdx.x; i < K; i += blockDim.x) out[int64_t(r) * K + i] = __half2float(src[i]);
 }
 
-void check_act(const ActQuantSpec& q, int K, const char* what) {
-  QUAROT_CHECK(q.bits >= 2 && q.bits <= 4, what, ": activation bits must be 2..4 for int4 codes, got ",
-               q.bits);
-  QUAROT_CHECK(q.clip > 0 && q.clip <= 1, what, ": clip ratio ", q.clip, " outside (0, 1]");
-  QUAROT_CHECK(K > 0 && K % 32 == 0, what, ": row length ", K, " must be a positive multiple of 32");
-}
-
 template <typename In, bool kNorm>
 void launch_row_quant(const In* x, int64_t ldx, const float* w, float eps, int M, int K, const ActQuantSpec& q,
-                      uint8_t* packed, float* scale, cudaStream_t stream) {
-  check_act(q, K, kNorm ? "rmsnorm_quant" : "act_quant");
-  QUAROT_CHECK(ldx % 8 == 0, kNorm ? "rmsnorm_quant" : "act_quant", ": row stride ", ldx,
-               " must be a multiple of 8");
-  if (M == 0) return;
+                      uint8_t* packed, float* scale, cudaStream_t stream, int packed_cols) {
+  const char* what = kNorm ? "rmsnorm_quant" : "act_quant";
+  QUAROT_CHECK(q.bits >= 2 && q.bits <= 4, what, ": activation bits must be 2..4 for int4 codes, got ", q.bits);
+  QUAROT_CHECK(q.clip > 0 && q.clip <= 1, what, ": clip ratio ", q.clip, " outside (0, 1]");
+  QUAROT_CHECK(K > 0, what, ": row length ", K, " must be positive");
+  const int cols = packed_cols > 0 ? packed_cols : K;
   const int maxq = (1 << (q.bits - 1)) - 1;
   const float c = float(q.clip / double(maxq));
+  if (K % 32 != 0 || cols != K || ldx % 8 != 0) {
+    // Shapes the row-in-registers kernel does not take (tiny models, padded GEMM K).
+    detail::generic_row_quant(x, ldx, kNorm ? w : nullptr, eps, M, K, cols, maxq, c, packed, scale, stream);
+    return;
+  }
+  if (M == 0) return;
   const int chunks = K / 8;
   // Fewest chunks per thread that keep a block within 512 threads.
   int cpt = 1;
@@ -129,18 +130,18 @@ void launch_row_quant(const In* x, int64_t ldx, const float* w, float eps, int M
 }  // namespace
 
 void act_quant_f32(const float* x, int64_t ldx, int M, int K, const ActQuantSpec& q, uint8_t* packed,
-                   float* scale, cudaStream_t stream) {
-  launch_row_quant<float, false>(x, ldx, nullptr, 0.f, M, K, q, packed, scale, stream);
+                   float* scale, cudaStream_t stream, int packed_cols) {
+  launch_row_quant<float, false>(x, ldx, nullptr, 0.f, M, K, q, packed, scale, stream, packed_cols);
 }
 
 void act_quant_f16(const uint16_t* x, int64_t ldx, int M, int K, const ActQuantSpec& q, uint8_t* packed,
-                   float* scale, cudaStream_t stream) {
-  launch_row_quant<uint16_t, false>(x, ldx, nullptr, 0.f, M, K, q, packed, scale, stream);
+                   float* scale, cudaStream_t stream, int packed_cols) {
+  launch_row_quant<uint16_t, false>(x, ldx, nullptr, 0.f, M, K, q, packed, scale, stream, packed_cols);
 }
 
 void rmsnorm_quant(const float* h, const float* weight, float eps, int M, int K, const ActQuantSpec& q,
-                   uint8_t* packed, float* scale, cudaStream_t stream) {
-  launch_row_quant<float, true>(h, K, weight, eps, M, K, q, packed, scale, stream);
+                   uint8_t* packed, float* scale, cudaStream_t stream, int packed_cols) {
+  launch_row_quant<float, true>(h, K, weight, eps, M, K, q, packed, scale, stream, packed_cols);
 }
 
 void rmsnorm_f16(const float* h, const float* weight, float eps, int M, int K, uint16_t* out,

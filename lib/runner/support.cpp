@@ -1,5 +1,7 @@
 #include "lib/runner/support.h"
 
+#include <optional>
+
 #include "lib/core/error.h"
 #include "rotate/hadamard.h"
 
@@ -40,25 +42,32 @@ ModelShape check_runner_support(const LlamaConfig& cfg, const Manifest& man, con
   s.inter = cfg.intermediate_size;
   s.layers = cfg.num_hidden_layers;
   s.vocab = cfg.vocab_size;
-  QUAROT_CHECK(s.head_dim == 64 || s.head_dim == 128, cf, ": head_dim = ", s.head_dim,
-               "; the CUDA runner supports 64 and 128");
-  QUAROT_CHECK(s.heads % s.kv_heads == 0, cf, ": num_attention_heads = ", s.heads,
+  QUAROT_CHECK(s.head_dim >= 2 && s.head_dim <= 256 && s.head_dim % 2 == 0, cf, ": head_dim = ", s.head_dim,
+               "; the CUDA runner supports even head_dim from 2 to 256");
+  QUAROT_CHECK(!man.online.qk_post_rope || (s.head_dim & (s.head_dim - 1)) == 0, cf, ": head_dim = ", s.head_dim,
+               " is not a power of two, but online.qk_post_rope in ", mf,
+               " asks for the Hadamard of head_dim on Q and K; the CUDA runner applies only the Walsh-Hadamard "
+               "transform (powers of two) there");
+  QUAROT_CHECK(s.kv_heads >= 1 && s.heads % s.kv_heads == 0, cf, ": num_attention_heads = ", s.heads,
                " is not a multiple of num_key_value_heads = ", s.kv_heads);
-  QUAROT_CHECK(s.d % 32 == 0, cf, ": hidden_size = ", s.d, " must be a multiple of 32 for int4 GEMMs");
-  QUAROT_CHECK(s.inter % 32 == 0, cf, ": intermediate_size = ", s.inter,
-               " must be a multiple of 32 for int4 GEMMs");
-  QUAROT_CHECK((s.heads * s.head_dim) % 32 == 0, cf, ": num_attention_heads * head_dim = ",
-               s.heads * s.head_dim, " must be a multiple of 32");
+  QUAROT_CHECK(s.d % 16 == 0, cf, ": hidden_size = ", s.d,
+               " must be a multiple of 16 (the output tile of the int4 GEMMs)");
+  QUAROT_CHECK(s.qkv_rows() % 16 == 0, cf, ": (num_attention_heads + 2 * num_key_value_heads) * head_dim = ",
+               s.qkv_rows(), " must be a multiple of 16 (the output tile of the int4 GEMMs)");
+  QUAROT_CHECK(s.inter >= 2 && s.inter % 2 == 0, cf, ": intermediate_size = ", s.inter,
+               " must be even (int4 codes are packed in pairs)");
   QUAROT_CHECK(s.layers >= 1 && s.vocab >= 1, cf, ": needs at least one layer and one vocabulary entry");
   if (man.online.down_proj_input) {
-    const hadamard::Plan p = hadamard::factor(s.inter);
-    QUAROT_CHECK(p.K <= 256, mf, ": online.down_proj_input needs a Hadamard of size ", s.inter, " = ", p.K,
-                 " * 2^", p.m, "; the CUDA runner supports K <= 256");
+    const std::optional<hadamard::Plan> p = hadamard::try_factor(s.inter);
+    QUAROT_CHECK(p.has_value(), cf, ": intermediate_size = ", s.inter, " has no Hadamard construction, which ",
+                 "online.down_proj_input in ", mf, " needs");
+    QUAROT_CHECK(p->K <= 256, cf, ": intermediate_size = ", s.inter, " = ", p->K, " * 2^", p->m,
+                 ": online.down_proj_input in ", mf, " needs this Hadamard; the CUDA runner supports K <= 256");
   }
   if (man.online.o_proj_heads) {
-    const hadamard::Plan p = hadamard::factor(s.heads);
-    QUAROT_CHECK(p.K <= 256, mf, ": online.o_proj_heads needs a Hadamard of size ", s.heads,
-                 "; the CUDA runner supports K <= 256");
+    const std::optional<hadamard::Plan> p = hadamard::try_factor(s.heads);
+    QUAROT_CHECK(p.has_value() && p->K <= 256, cf, ": num_attention_heads = ", s.heads,
+                 ": online.o_proj_heads in ", mf, " needs a Hadamard of that size with K <= 256 (K * 2^m)");
   }
   return s;
 }

@@ -13,6 +13,15 @@ namespace quarot::runner {
 struct ModelShape {
   int64_t d = 0, heads = 0, kv_heads = 0, head_dim = 0, inter = 0, layers = 0, vocab = 0;
   int64_t qkv_rows() const { return (heads + 2 * kv_heads) * head_dim; }
+  // The int4 GEMMs reduce over multiples of 32: the loader pads each weight's input
+  // axis with zero codes to these widths, and the quantizers write zero codes there
+  // (the integer dot product is unchanged). The intermediate size is padded alike on
+  // gate/up's output axis (zero rows, so SwiGLU gives 0 there). Equal to the sizes
+  // themselves when they are multiples of 32 (every model the fast paths were made for).
+  static int64_t pad32(int64_t v) { return (v + 31) / 32 * 32; }
+  int64_t d_pad() const { return pad32(d); }
+  int64_t attn_pad() const { return pad32(heads * head_dim); }
+  int64_t inter_pad() const { return pad32(inter); }
 };
 
 // Throws quarot::Error naming `dir`'s config.json or quarot.json and the field

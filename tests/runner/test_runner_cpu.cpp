@@ -79,9 +79,71 @@ TEST_CASE("check_runner_support accepts Llama W4A4KV4 and names what it refuses"
   CHECK_THAT(refusal(quarot::LlamaConfig::from_json(j, "config.json"), packed_manifest()),
              Catch::Contains("/ckpt/config.json") && Catch::Contains("head_dim"));
   j = llama_json();
-  j["intermediate_size"] = 11000;  // not a multiple of 32
+  j["intermediate_size"] = 11000;  // 8 * 1375: no Hadamard with K <= 256 for down_proj's input
   CHECK_THAT(refusal(quarot::LlamaConfig::from_json(j, "config.json"), packed_manifest()),
-             Catch::Contains("intermediate_size"));
+             Catch::Contains("intermediate_size") && Catch::Contains("online.down_proj_input"));
+  j = llama_json();
+  j["intermediate_size"] = 11007;  // odd: int4 codes come in pairs
+  quarot::Manifest no_had = packed_manifest();
+  no_had.online = {false, false, false};
+  CHECK_THAT(refusal(quarot::LlamaConfig::from_json(j, "config.json"), no_had),
+             Catch::Contains("intermediate_size") && Catch::Contains("even"));
+  j = llama_json();
+  j["hidden_size"] = 4104;  // 8 * 513: not a multiple of the GEMM's 16-row output tile
+  j["head_dim"] = 128;
+  CHECK_THAT(refusal(quarot::LlamaConfig::from_json(j, "config.json"), packed_manifest()),
+             Catch::Contains("hidden_size"));
+  j = llama_json();
+  j["head_dim"] = 300;
+  CHECK_THAT(refusal(quarot::LlamaConfig::from_json(j, "config.json"), no_had), Catch::Contains("head_dim = 300"));
+  j = llama_json();
+  j["num_attention_heads"] = 5;  // (5 + 2) * 6 = 42 q/k/v rows
+  j["num_key_value_heads"] = 1;
+  j["head_dim"] = 6;
+  CHECK_THAT(refusal(quarot::LlamaConfig::from_json(j, "config.json"), no_had),
+             Catch::Contains("num_key_value_heads") && Catch::Contains("multiple of 16"));
+  j = llama_json();
+  j["num_attention_heads"] = 6;  // no Hadamard of order 6 across the heads
+  j["num_key_value_heads"] = 6;
+  j["head_dim"] = 64;
+  CHECK_THAT(refusal(quarot::LlamaConfig::from_json(j, "config.json"), packed_manifest()),
+             Catch::Contains("num_attention_heads = 6") && Catch::Contains("online.o_proj_heads"));
+}
+
+TEST_CASE("check_runner_support accepts the tiny models and pads their GEMM widths", "[runner]") {
+  const fs::path models = fs::path(QUAROT_SOURCE_DIR) / "tests/data/models";
+  // stories260K: hidden 64, intermediate 172 (= 172 * 2^0), 8 heads / 4 kv of 8.
+  const quarot::LlamaConfig s260 = quarot::LlamaConfig::load(models / "stories260K");
+  const quarot::runner::ModelShape a = check_runner_support(s260, packed_manifest(), "/ckpt");
+  REQUIRE(a.head_dim == 8);
+  REQUIRE(a.qkv_rows() == 128);
+  REQUIRE(a.d_pad() == 64);
+  REQUIRE(a.attn_pad() == 64);
+  REQUIRE(a.inter == 172);
+  REQUIRE(a.inter_pad() == 192);
+  // tinystories-656k: hidden 128, intermediate 384, head_dim 16 (from hidden / heads).
+  const quarot::LlamaConfig s656 = quarot::LlamaConfig::load(models / "tinystories-656k");
+  const quarot::runner::ModelShape b = check_runner_support(s656, packed_manifest(), "/ckpt");
+  REQUIRE(b.head_dim == 16);
+  REQUIRE(b.inter_pad() == 384);
+  REQUIRE(b.d_pad() == 128);
+  // Llama shapes are multiples of 32 already: nothing is padded.
+  const quarot::LlamaConfig big = quarot::LlamaConfig::from_json(llama_json(), "config.json");
+  const quarot::runner::ModelShape c = check_runner_support(big, packed_manifest(), "/ckpt");
+  REQUIRE((c.d_pad() == c.d && c.inter_pad() == c.inter && c.attn_pad() == c.heads * c.head_dim));
+}
+
+TEST_CASE("gate/up interleaving pairs gate and up rows when the intermediate size is padded", "[runner]") {
+  // The loader interleaves 2 * inter_pad rows; rows past `inter` in each half are zeros.
+  const int64_t Ip = quarot::runner::ModelShape::pad32(172);
+  std::set<int64_t> seen;
+  for (int64_t r = 0; r < 2 * Ip; ++r) {
+    const int64_t src = quarot::runner::interleaved_gate_up_source(r, Ip);
+    REQUIRE((src >= 0 && src < 2 * Ip));
+    seen.insert(src);
+    if (r % 16 < 8) REQUIRE(quarot::runner::interleaved_gate_up_source(r + 8, Ip) == src + Ip);
+  }
+  REQUIRE(seen.size() == size_t(2 * Ip));
 }
 
 TEST_CASE("runner RoPE tables follow lib/model/rope.cpp's float32 recipe", "[runner]") {

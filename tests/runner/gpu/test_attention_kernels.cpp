@@ -45,8 +45,11 @@ TEST_CASE("rope_qk_kv rotates, transforms and quantizes", "[gpu][attention]") {
   require_gpu();
   auto rng = rng_for("rope_qk_kv");
   std::normal_distribution<float> nd(0.f, 1.f);
-  for (int D : {64, 128, 256})
+  // 64/128/256: the register kernel; 8, 16, 32 (stories260K, tinystories-656k), 2 and
+  // 12 (not a power of two: no Hadamard): the generic kernel.
+  for (int D : {64, 128, 256, 8, 16, 32, 2, 12})
     for (bool had : {false, true}) {
+      if (had && (D & (D - 1)) != 0) continue;
       const int T = 37, H = 4, KV = 2, heads = H + 2 * KV;
       INFO("D " << D << " hadamard " << had);
       nlohmann::json j = {{"model_type", "llama"}, {"hidden_size", H * D}, {"intermediate_size", 256},
@@ -118,8 +121,11 @@ TEST_CASE("attention is causal GQA softmax over the dequantized cache", "[gpu][a
   std::normal_distribution<float> nd(0.f, 1.f);
   std::uniform_real_distribution<float> sd(0.05f, 0.3f);
   struct Case { int T, H, KV, D; };
+  // D 64/128: the tiled kernel; 8 (stories260K, GQA 8/4), 16, 32, 2, 12, 256: the
+  // generic one (key chunks of 32: T = 70 and 33 end inside a chunk).
   for (const Case c : {Case{1, 2, 1, 64}, Case{63, 4, 2, 128}, Case{64, 4, 4, 64}, Case{130, 8, 2, 128},
-                       Case{200, 2, 1, 64}}) {
+                       Case{200, 2, 1, 64}, Case{70, 8, 4, 8}, Case{1, 8, 4, 8}, Case{33, 8, 4, 16},
+                       Case{64, 4, 2, 32}, Case{40, 2, 1, 2}, Case{45, 6, 3, 12}, Case{20, 2, 2, 256}}) {
     INFO("T " << c.T << " H " << c.H << " KV " << c.KV << " D " << c.D);
     const int T = c.T, H = c.H, KV = c.KV, D = c.D;
     std::vector<float> q(size_t(H) * T * D), ks(size_t(KV) * T), kz(size_t(KV) * T), vs(size_t(KV) * T),

@@ -54,9 +54,14 @@ void check_float(const std::vector<float>& got, const std::vector<double>& ref, 
   }
 }
 
+// row_bytes: the packed row stride (0: n / 2); codes past n must then be zero.
 void check_codes(const std::vector<double>& y, int M, int n, const std::vector<uint8_t>& packed,
-                 const std::vector<float>& scale) {
-  int ties = 0, bad = 0;
+                 const std::vector<float>& scale, int row_bytes = 0) {
+  const int rb = row_bytes > 0 ? row_bytes : n / 2;
+  int ties = 0, bad = 0, pad_nonzero = 0;
+  for (int r = 0; r < M; ++r)
+    for (int k = n; k < 2 * rb; ++k) pad_nonzero += nibble_signed(packed[size_t(r) * rb + k / 2], k & 1) != 0;
+  REQUIRE(pad_nonzero == 0);
   for (int r = 0; r < M; ++r) {
     double amax = 0;
     for (int k = 0; k < n; ++k) amax = std::max(amax, std::abs(y[size_t(r) * n + k]));
@@ -64,7 +69,7 @@ void check_codes(const std::vector<double>& y, int M, int n, const std::vector<u
     INFO("row " << r << " scale " << scale[size_t(r)] << " reference " << s_ref);
     REQUIRE(std::abs(scale[size_t(r)] - s_ref) <= 1e-5 * s_ref);
     for (int k = 0; k < n; ++k) {
-      const int code = nibble_signed(packed[size_t(r) * (n / 2) + k / 2], k & 1);
+      const int code = nibble_signed(packed[size_t(r) * rb + k / 2], k & 1);
       if (!code_ok(code, y[size_t(r) * n + k] / double(scale[size_t(r)]), -8, 7, 1e-4, ties)) ++bad;
     }
   }
@@ -167,4 +172,60 @@ TEST_CASE("hadamard_quant over many rows (throughput configuration)", "[gpu][had
   DeviceBuffer<float> y(size_t(M) * n);
   run_poisoned([&] { heads_hadamard_f32(dx.get(), n, M, D, had, y.get(), nullptr); }, {out(y)});
   check_float(to_host(y), ref, M, n);
+}
+
+TEST_CASE("online Hadamard of small and odd sizes (generic kernel, padded codes)", "[gpu][hadamard]") {
+  require_gpu();
+  auto rng = rng_for("hadamard_generic");
+  // 172 = 172·2^0 (stories260K's intermediate size: the K×K factor alone), 20 = 20·1,
+  // 40 = 20·2, 12 = 12·1, 2 and 8 (m only, no K×K factor), 344 = 172·2.
+  for (int n : {172, 20, 40, 12, 2, 8, 344}) {
+    const int cols = (n + 31) / 32 * 32, ld = n + 3;  // padded packed rows, odd input stride
+    for (int M : {5, 300}) {  // 300 rows: blocks loop over rows
+      INFO("n = " << n << " rows " << M);
+      const HadamardDevice had(n);
+      const std::vector<float> rows = random_rows(rng, M, n);
+      std::vector<float> x(size_t(M) * ld, 1e30f);  // what lies past n would dominate if read
+      for (int r = 0; r < M; ++r)
+        for (int k = 0; k < n; ++k) x[size_t(r) * ld + k] = rows[size_t(r) * n + k];
+      const std::vector<double> ref = ref_rows(rows, M, n);
+      auto dx = to_device(x);
+      DeviceBuffer<float> y(size_t(M) * n);
+      run_poisoned([&] { hadamard_f32(dx.get(), ld, M, had, y.get(), nullptr); }, {out(y)});
+      check_float(to_host(y), ref, M, n);
+      DeviceBuffer<uint8_t> packed(size_t(M) * cols / 2);
+      DeviceBuffer<float> scale(static_cast<size_t>(M));
+      const ActQuantSpec q{4, 0.9};
+      run_poisoned(
+          [&] { hadamard_quant_f32(dx.get(), ld, M, had, q, packed.get(), scale.get(), nullptr, cols); },
+          {out(packed), out(scale)});
+      check_codes(ref, M, n, to_host(packed), to_host(scale), cols / 2);
+    }
+  }
+}
+
+TEST_CASE("heads_hadamard with small head_dim (stories260K: 8 heads of 8)", "[gpu][hadamard]") {
+  require_gpu();
+  auto rng = rng_for("hadamard_heads_small");
+  struct Case { int H, D; };
+  // 8x8 and 8x16 (n = 64, 128: the fast kernel), 4x8 (n = 32), 12x4 (K = 12, inner 4),
+  // 20x6 (head_dim not a power of two), 8x2, 12x8 (n = 96 = 12·8).
+  for (const Case c : {Case{8, 8}, Case{8, 16}, Case{4, 8}, Case{12, 4}, Case{20, 6}, Case{8, 2}, Case{12, 8}}) {
+    INFO("heads " << c.H << " head_dim " << c.D);
+    const HadamardDevice had(c.H);
+    const int M = 6, n = c.H * c.D, cols = (n + 31) / 32 * 32;
+    const std::vector<float> x = random_rows(rng, M, n);
+    const std::vector<double> ref = ref_heads(x, M, c.H, c.D);
+    auto dx = to_device(x);
+    DeviceBuffer<float> y(size_t(M) * n);
+    run_poisoned([&] { heads_hadamard_f32(dx.get(), n, M, c.D, had, y.get(), nullptr); }, {out(y)});
+    check_float(to_host(y), ref, M, n);
+    DeviceBuffer<uint8_t> packed(size_t(M) * cols / 2);
+    DeviceBuffer<float> scale(static_cast<size_t>(M));
+    const ActQuantSpec q{4, 0.9};
+    run_poisoned(
+        [&] { heads_hadamard_quant(dx.get(), n, M, c.D, had, q, packed.get(), scale.get(), nullptr, cols); },
+        {out(packed), out(scale)});
+    check_codes(ref, M, n, to_host(packed), to_host(scale), cols / 2);
+  }
 }

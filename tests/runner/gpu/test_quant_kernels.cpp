@@ -24,10 +24,12 @@ std::vector<float> random_rows(std::mt19937_64& rng, int M, int K) {
 }
 
 // Checks packed codes and scales against the reference values y (float64) of each row.
+// row_bytes: the packed row stride (0: K / 2).
 void check_quantized(const std::vector<double>& y, int M, int K, int bits, double clip,
                      const std::vector<uint8_t>& packed, const std::vector<float>& scale, double tie_tol,
-                     double scale_tol) {
+                     double scale_tol, int row_bytes = 0) {
   const int maxq = (1 << (bits - 1)) - 1;
+  const int rb = row_bytes > 0 ? row_bytes : K / 2;
   int ties = 0, bad = 0;
   for (int r = 0; r < M; ++r) {
     double amax = 0;
@@ -36,7 +38,7 @@ void check_quantized(const std::vector<double>& y, int M, int K, int bits, doubl
     INFO("row " << r << " scale " << scale[size_t(r)] << " reference " << s_ref);
     REQUIRE(std::abs(scale[size_t(r)] - s_ref) <= scale_tol * s_ref);
     for (int k = 0; k < K; ++k) {
-      const int code = nibble_signed(packed[size_t(r) * (K / 2) + k / 2], k & 1);
+      const int code = nibble_signed(packed[size_t(r) * rb + k / 2], k & 1);
       const double q = y[size_t(r) * K + k] / double(scale[size_t(r)]);
       if (!code_ok(code, q, -(maxq + 1), maxq, tie_tol, ties) && bad++ < 5)
         UNSCOPED_INFO("row " << r << " col " << k << ": code " << code << ", value/scale " << q);
@@ -44,6 +46,14 @@ void check_quantized(const std::vector<double>& y, int M, int K, int bits, doubl
   }
   REQUIRE(bad == 0);
   REQUIRE(ties <= M * K / 1000 + 2);
+}
+
+// Codes past the row's K values (the GEMM's padded K) must be zero.
+void check_zero_padding(const std::vector<uint8_t>& packed, int M, int K, int cols) {
+  int nonzero = 0;
+  for (int r = 0; r < M; ++r)
+    for (int k = K; k < cols; ++k) nonzero += nibble_signed(packed[size_t(r) * (cols / 2) + k / 2], k & 1) != 0;
+  REQUIRE(nonzero == 0);
 }
 
 }  // namespace
@@ -137,4 +147,71 @@ TEST_CASE("embed_rows gathers fp16 rows as float", "[gpu][quant]") {
   for (int r = 0; r < M; ++r)
     for (int k = 0; k < K; ++k)
       REQUIRE(got[size_t(r) * K + k] == quarot::fp16_to_float(table[size_t(ids[size_t(r)]) * K + k]));
+}
+
+TEST_CASE("act_quant and rmsnorm_quant take any width and pad with zero codes", "[gpu][quant]") {
+  require_gpu();
+  auto rng = rng_for("act_quant_generic");
+  std::uniform_real_distribution<float> wd(0.5f, 1.5f);
+  struct Case { int K, cols; };
+  // 172: stories260K's intermediate size (padded to 192); 64 into a wider packed row;
+  // 8 and 5: tiny and odd rows; 40: a multiple of 8 that is not one of 32.
+  for (const Case c : {Case{172, 192}, Case{64, 96}, Case{8, 32}, Case{5, 32}, Case{40, 64}}) {
+    for (int bits : {4, 3}) {
+      INFO("K " << c.K << " packed width " << c.cols << " bits " << bits);
+      const int M = 7, K = c.K, ld = K + 3;  // an odd row stride
+      const double clip = bits == 4 ? 0.9 : 1.0;
+      const std::vector<float> rows = random_rows(rng, M, K);
+      std::vector<float> x(size_t(M) * ld, 1e6f);  // what lies past K would dominate if read
+      for (int r = 0; r < M; ++r)
+        for (int k = 0; k < K; ++k) x[size_t(r) * ld + k] = rows[size_t(r) * K + k];
+      auto dx = to_device(x);
+      DeviceBuffer<uint8_t> packed(size_t(M) * c.cols / 2);
+      DeviceBuffer<float> scale(static_cast<size_t>(M));
+      const ActQuantSpec q{bits, clip};
+      run_poisoned([&] { act_quant_f32(dx.get(), ld, M, K, q, packed.get(), scale.get(), nullptr, c.cols); },
+                   {out(packed), out(scale)});
+      std::vector<double> y(rows.begin(), rows.end());
+      check_quantized(y, M, K, bits, clip, to_host(packed), to_host(scale), 1e-6, 2e-6, c.cols / 2);
+      check_zero_padding(to_host(packed), M, K, c.cols);
+
+      std::vector<uint16_t> h(size_t(M) * ld, quarot::float_to_fp16(12345.f));
+      for (int r = 0; r < M; ++r) {
+        float amax = 0.f;
+        for (int k = 0; k < K; ++k) amax = std::max(amax, std::abs(rows[size_t(r) * K + k]));
+        const float shrink = amax > 3e4f ? 3e4f / amax : 1.f;
+        for (int k = 0; k < K; ++k) h[size_t(r) * ld + k] = quarot::float_to_fp16(rows[size_t(r) * K + k] * shrink);
+      }
+      auto dh = to_device(h);
+      run_poisoned([&] { act_quant_f16(dh.get(), ld, M, K, q, packed.get(), scale.get(), nullptr, c.cols); },
+                   {out(packed), out(scale)});
+      for (int r = 0; r < M; ++r)
+        for (int k = 0; k < K; ++k) y[size_t(r) * K + k] = quarot::fp16_to_float(h[size_t(r) * ld + k]);
+      check_quantized(y, M, K, bits, clip, to_host(packed), to_host(scale), 1e-6, 2e-6, c.cols / 2);
+      check_zero_padding(to_host(packed), M, K, c.cols);
+    }
+
+    // RMSNorm + quantization (row stride K, as in the runner).
+    const int M = 5, K = c.K;
+    const float eps = 1e-5f;
+    std::vector<float> x = random_rows(rng, M, K), w(static_cast<size_t>(K));
+    for (auto& v : w) v = wd(rng);
+    auto dx = to_device(x);
+    auto dw = to_device(w);
+    DeviceBuffer<uint8_t> packed(size_t(M) * c.cols / 2);
+    DeviceBuffer<float> scale(static_cast<size_t>(M));
+    const ActQuantSpec q{4, 0.9};
+    run_poisoned(
+        [&] { rmsnorm_quant(dx.get(), dw.get(), eps, M, K, q, packed.get(), scale.get(), nullptr, c.cols); },
+        {out(packed), out(scale)});
+    std::vector<double> y(x.size());
+    for (int r = 0; r < M; ++r) {
+      double ss = 0;
+      for (int k = 0; k < K; ++k) ss += double(x[size_t(r) * K + k]) * x[size_t(r) * K + k];
+      const double inv = 1.0 / std::sqrt(ss / K + eps);
+      for (int k = 0; k < K; ++k) y[size_t(r) * K + k] = x[size_t(r) * K + k] * inv * w[size_t(k)];
+    }
+    check_quantized(y, M, K, 4, 0.9, to_host(packed), to_host(scale), 5e-5, 5e-5, c.cols / 2);
+    check_zero_padding(to_host(packed), M, K, c.cols);
+  }
 }
