@@ -41,8 +41,7 @@ void add_quantize(CLI::App* c, QuantizeOptions& q) {
   c->add_flag("--w-asym", q.asymmetric, "Asymmetric weight grid");
   c->add_option("--a-bits", q.a_bits, "Activation bits recorded for run time (16 = off)")->check(CLI::Range(2, 16));
   c->add_option("--a-clip", q.a_clip, "Activation clip ratio (default 0.9 at <= 4 bits, else 1)")->check(CLI::Range(0.01, 1.0));
-  c->add_option("--kv-bits", q.k_bits, "KV-cache bits (16 = off)")->check(CLI::Range(2, 16))
-      ->each([&q](const std::string&) { q.v_bits = q.k_bits; });
+  c->add_option("--kv-bits", q.kv_bits, "KV-cache bits, K and V (16 = off)")->check(CLI::Range(2, 16));
   c->add_option("--kv-clip", q.kv_clip, "KV-cache clip ratio (default 0.95 at <= 4 bits, else 1)")->check(CLI::Range(0.01, 1.0));
   c->add_option("--calib", q.calib, "GPTQ calibration text: wikitext2:DIR or text:FILE");
   c->add_option("--nsamples", q.calib_windows, "GPTQ calibration windows")->check(CLI::PositiveNumber);

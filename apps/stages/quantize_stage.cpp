@@ -76,17 +76,16 @@ StageSummary run_quantize(const StageIO& io, const QuantizeOptions& o) {
   man.weights.format = "int8-codes";
   man.activations.bits = o.a_bits;
   man.activations.clip_ratio = o.a_clip > 0 ? o.a_clip : default_act_clip(o.a_bits);
-  man.kv.k_bits = o.k_bits;
-  man.kv.v_bits = o.v_bits;
-  man.kv.clip_ratio = o.kv_clip > 0 ? o.kv_clip : default_kv_clip(std::min(o.k_bits, o.v_bits));
+  man.kv.k_bits = man.kv.v_bits = o.kv_bits;
+  man.kv.clip_ratio = o.kv_clip > 0 ? o.kv_clip : default_kv_clip(o.kv_bits);
   man.history.push_back({{"stage", "quantize"}, {"method", o.method}, {"w_bits", o.w_bits}, {"groupsize", o.groupsize},
-                         {"w_clip", o.w_clip}, {"a_bits", o.a_bits}, {"kv_bits", o.k_bits},
+                         {"w_clip", o.w_clip}, {"a_bits", o.a_bits}, {"kv_bits", o.kv_bits},
                          {"seconds", seconds_since(t0)}});
   SaveOptions so = storage_options(io.store_dtype, at::kFloat);
   write_dir_atomic(io.out, io.overwrite, [&](const fs::path& tmp) { save_model(m, man, io.in, tmp, so, &q); }, io.in);
   return {"quantize", seconds_since(t0),
           "W" + std::to_string(o.w_bits) + " " + detail + ", runtime A" + std::to_string(o.a_bits) + " KV" +
-              std::to_string(o.k_bits)};
+              std::to_string(o.kv_bits)};
 }
 
 StageSummary run_pack(const StageIO& io) {

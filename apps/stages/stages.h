@@ -35,7 +35,7 @@ struct QuantizeOptions {
   bool w_clip = true;
   bool asymmetric = false;
   // Run-time quantizers recorded in the manifest.
-  int a_bits = 4, k_bits = 4, v_bits = 4;
+  int a_bits = 4, kv_bits = 4;  // the KV cache: K and V alike
   double a_clip = 0, kv_clip = 0;  // 0: by bit width (default_act_clip / default_kv_clip)
   // GPTQ.
   std::string calib = "";  // wikitext2:DIR | text:FILE

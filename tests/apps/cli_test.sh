@@ -47,8 +47,9 @@ ppl $work/rotr $work/rotr.json
 check "random-orthogonal rotation keeps the perplexity (1e-5)" "rel_close \$(json_field $work/rotr.json ppl) $fp 1e-5"
 
 "$bin/quarot-convert" -q quantize --in $work/rot --out $work/w8 --method rtn --w-bits 8 --a-bits 8 --kv-bits 8 > /dev/null
+check "--kv-bits sets K and V, and 8-bit clip ratios are 1" "python3 -c \"import json,sys; j=json.load(open('$work/w8/quarot.json')); kv=j['kv_cache']; a=j['activations']; sys.exit(0 if kv['k_bits']==kv['v_bits']==8 and kv['clip_ratio']==1.0 and a['clip_ratio']==1.0 else 1)\""
 ppl $work/w8 $work/w8.json
-check "W8A8KV8 RTN within 2% of FP" "rel_close \$(json_field $work/w8.json ppl) $fp 0.02"
+check "W8A8KV8 RTN within 1% of FP" "rel_close \$(json_field $work/w8.json ppl) $fp 0.01"
 
 "$bin/quarot-convert" -q quantize --in $work/rot --out $work/g4 --method gptq --w-bits 4 \
   --calib wikitext2:$data --nsamples 8 --calib-seqlen 256 2> $work/gptq.err > /dev/null
