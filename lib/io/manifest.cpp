@@ -2,23 +2,13 @@
 
 #include "lib/core/error.h"
 #include "lib/core/files.h"
+#include "lib/io/json_fields.h"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
 
 namespace quarot {
 namespace {
-
-// Typed field access whose errors name the file and the field.
-template <typename T>
-void get(const json& j, const char* key, T& out, const std::string& file, const std::string& where) {
-  if (!j.contains(key)) return;
-  try {
-    out = j.at(key).get<T>();
-  } catch (const json::exception& e) {
-    QUAROT_FAIL(file, ": field ", where, key, " has the wrong type: ", e.what());
-  }
-}
 
 void check_bits(int bits, const std::string& file, const std::string& field, int lo) {
   QUAROT_CHECK((bits >= lo && bits <= 8) || bits == 16, file, ": field ", field, " = ", bits,
@@ -42,43 +32,44 @@ Manifest Manifest::load_or_default(const fs::path& dir) {
 Manifest Manifest::from_json(const json& j, const std::string& file) {
   QUAROT_CHECK(j.is_object(), file, ": the manifest must be a JSON object");
   Manifest m;
-  get(j, "version", m.version, file, "");
+  const JsonFields top(j, file);
+  m.version = top.string("version", m.version);
   QUAROT_CHECK(m.version == "1", file, ": field version = ", m.version, " is not a manifest version this build reads (1)");
-  get(j, "fused", m.fused, file, "");
-  get(j, "rotation", m.rotation, file, "");
+  m.fused = top.boolean("fused", m.fused);
+  m.rotation = top.string("rotation", m.rotation);
   QUAROT_CHECK(m.rotation.empty() || m.rotation == "hadamard" || m.rotation == "random", file,
                ": field rotation = '", m.rotation, "' (expected hadamard or random)");
-  get(j, "seed", m.seed, file, "");
-  if (j.contains("online")) {
-    const json& o = j["online"];
-    get(o, "down_proj_input", m.online.down_proj_input, file, "online.");
-    get(o, "o_proj_heads", m.online.o_proj_heads, file, "online.");
-    get(o, "qk_post_rope", m.online.qk_post_rope, file, "online.");
+  m.seed = uint64_t(top.integer("seed", int64_t(m.seed)));
+  if (top.has("online")) {
+    const JsonFields o(top.at("online"), file, "online.");
+    m.online.down_proj_input = o.boolean("down_proj_input", false);
+    m.online.o_proj_heads = o.boolean("o_proj_heads", false);
+    m.online.qk_post_rope = o.boolean("qk_post_rope", false);
   }
-  if (j.contains("weights")) {
-    const json& w = j["weights"];
-    get(w, "bits", m.weights.bits, file, "weights.");
-    get(w, "method", m.weights.method, file, "weights.");
-    get(w, "symmetric", m.weights.symmetric, file, "weights.");
-    get(w, "groupsize", m.weights.groupsize, file, "weights.");
-    get(w, "clip_search", m.weights.clip_search, file, "weights.");
-    get(w, "format", m.weights.format, file, "weights.");
+  if (top.has("weights")) {
+    const JsonFields w(top.at("weights"), file, "weights.");
+    m.weights.bits = int(w.integer("bits", m.weights.bits));
+    m.weights.method = w.string("method", m.weights.method);
+    m.weights.symmetric = w.boolean("symmetric", m.weights.symmetric);
+    m.weights.groupsize = w.integer("groupsize", m.weights.groupsize);
+    m.weights.clip_search = w.boolean("clip_search", m.weights.clip_search);
+    m.weights.format = w.string("format", m.weights.format);
     check_bits(m.weights.bits, file, "weights.bits", 2);
   }
-  if (j.contains("activations")) {
-    const json& a = j["activations"];
-    get(a, "bits", m.activations.bits, file, "activations.");
-    get(a, "clip_ratio", m.activations.clip_ratio, file, "activations.");
-    get(a, "groupsize", m.activations.groupsize, file, "activations.");
-    get(a, "symmetric", m.activations.symmetric, file, "activations.");
+  if (top.has("activations")) {
+    const JsonFields a(top.at("activations"), file, "activations.");
+    m.activations.bits = int(a.integer("bits", m.activations.bits));
+    m.activations.clip_ratio = a.number("clip_ratio", m.activations.clip_ratio);
+    m.activations.groupsize = a.integer("groupsize", m.activations.groupsize);
+    m.activations.symmetric = a.boolean("symmetric", m.activations.symmetric);
     check_bits(m.activations.bits, file, "activations.bits", 2);
   }
-  if (j.contains("kv_cache")) {
-    const json& k = j["kv_cache"];
-    get(k, "k_bits", m.kv.k_bits, file, "kv_cache.");
-    get(k, "v_bits", m.kv.v_bits, file, "kv_cache.");
-    get(k, "clip_ratio", m.kv.clip_ratio, file, "kv_cache.");
-    get(k, "symmetric", m.kv.symmetric, file, "kv_cache.");
+  if (top.has("kv_cache")) {
+    const JsonFields k(top.at("kv_cache"), file, "kv_cache.");
+    m.kv.k_bits = int(k.integer("k_bits", m.kv.k_bits));
+    m.kv.v_bits = int(k.integer("v_bits", m.kv.v_bits));
+    m.kv.clip_ratio = k.number("clip_ratio", m.kv.clip_ratio);
+    m.kv.symmetric = k.boolean("symmetric", m.kv.symmetric);
     check_bits(m.kv.k_bits, file, "kv_cache.k_bits", 2);
     check_bits(m.kv.v_bits, file, "kv_cache.v_bits", 2);
   }
