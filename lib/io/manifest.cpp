@@ -41,13 +41,13 @@ Manifest Manifest::from_json(const json& j, const std::string& file) {
                ": field rotation = '", m.rotation, "' (expected hadamard or random)");
   m.seed = uint64_t(top.integer("seed", int64_t(m.seed)));
   if (top.has("online")) {
-    const JsonFields o(top.at("online"), file, "online.");
+    const JsonFields o(top.at("online"), file, "online");
     m.online.down_proj_input = o.boolean("down_proj_input", false);
     m.online.o_proj_heads = o.boolean("o_proj_heads", false);
     m.online.qk_post_rope = o.boolean("qk_post_rope", false);
   }
   if (top.has("weights")) {
-    const JsonFields w(top.at("weights"), file, "weights.");
+    const JsonFields w(top.at("weights"), file, "weights");
     m.weights.bits = int(w.integer("bits", m.weights.bits));
     m.weights.method = w.string("method", m.weights.method);
     m.weights.symmetric = w.boolean("symmetric", m.weights.symmetric);
@@ -57,7 +57,7 @@ Manifest Manifest::from_json(const json& j, const std::string& file) {
     check_bits(m.weights.bits, file, "weights.bits", 2);
   }
   if (top.has("activations")) {
-    const JsonFields a(top.at("activations"), file, "activations.");
+    const JsonFields a(top.at("activations"), file, "activations");
     m.activations.bits = int(a.integer("bits", m.activations.bits));
     m.activations.clip_ratio = a.number("clip_ratio", m.activations.clip_ratio);
     m.activations.groupsize = a.integer("groupsize", m.activations.groupsize);
@@ -65,7 +65,7 @@ Manifest Manifest::from_json(const json& j, const std::string& file) {
     check_bits(m.activations.bits, file, "activations.bits", 2);
   }
   if (top.has("kv_cache")) {
-    const JsonFields k(top.at("kv_cache"), file, "kv_cache.");
+    const JsonFields k(top.at("kv_cache"), file, "kv_cache");
     m.kv.k_bits = int(k.integer("k_bits", m.kv.k_bits));
     m.kv.v_bits = int(k.integer("v_bits", m.kv.v_bits));
     m.kv.clip_ratio = k.number("clip_ratio", m.kv.clip_ratio);
