@@ -6,6 +6,10 @@
 #   scripts/device.sh test     build, then ctest (CPU and GPU tests) -> $OUT/test.log
 #   scripts/device.sh pipeline wikillama-27m and stories260K end to end on CUDA -> $OUT/pipeline.log
 #   scripts/device.sh bench    the W4A4 linear vs cuBLAS BF16 benchmark -> $OUT/bench.log
+#   scripts/device.sh runner   only the runner: build, GPU tests, benchmark (quick kernel work)
+#   scripts/device.sh prebuilt the runner's GPU tests and benchmark from binaries built on the
+#                              CPU machine (scripts/stage_runner_bins.sh -> .devbin/, carried):
+#                              no build on the device; falls back to `runner` if they do not load
 # Several steps can be given at once: scripts/device.sh build test bench
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -35,6 +39,47 @@ step_build() {
     -DQUAROT_CUDA=ON -DQUAROT_GPU_TESTS=ON -DCMAKE_CUDA_ARCHITECTURES=90 2>&1 | tee "$OUT/configure.log" | tail -5
   cmake --build "$build" -j "$(nproc)" -- -k 0 2>&1 | tee "$OUT/build.log" | grep -E "error|warning: unused|FAILED" | head -40
   return "${PIPESTATUS[0]}"
+}
+
+# The runner alone (no LibTorch targets): build, its GPU tests, the GEMM benchmark.
+# QUAROT_TEST_FILTER / QUAROT_BENCH_ARGS narrow them (Catch2 tags, bench_w4a4 flags).
+step_runner() {
+  mkdir -p "$stage/include"
+  [[ -d "$stage/include/nlohmann" ]] || tar -C "$stage/include" -xJf "$stage/headers.tar.xz"
+  local torch_prefix
+  torch_prefix=$(python3 -c 'import torch; print(torch.utils.cmake_prefix_path)')
+  cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release \
+    -DCMAKE_PREFIX_PATH="$torch_prefix" -DQUAROT_EXTRA_INCLUDE="$stage/include;$stage/include/eigen3" \
+    -DQUAROT_CUDA=ON -DQUAROT_GPU_TESTS=ON -DCMAKE_CUDA_ARCHITECTURES=90 > "$OUT/configure.log" 2>&1
+  cmake --build "$build" -j "$(nproc)" --target test_runner_gpu bench_w4a4 quarot-run 2>&1 | tee "$OUT/build.log" |
+    grep -E "error|FAILED" | head -40
+  [[ ${PIPESTATUS[0]} -eq 0 ]] || return 1
+  "$build/lib/runner/test_runner_gpu" ${QUAROT_TEST_FILTER:-} 2>&1 | tee "$OUT/runner_test.log" | tail -25
+  "$build/lib/runner/bench_w4a4" ${QUAROT_BENCH_ARGS:-} 2>&1 | tee "$OUT/bench.log"
+}
+
+# The runner is plain CUDA C++ (no LibTorch), so its binaries can be built on the CPU
+# machine with the same nvcc and carried; they need the device's libcudart/libcublas 13.
+step_prebuilt() {
+  local bin="$root/.devbin" py_lib
+  py_lib=$(python3 -c 'import nvidia.cu13, os; print(os.path.dirname(nvidia.cu13.__file__) + "/lib")' 2>/dev/null || true)
+  export LD_LIBRARY_PATH="/usr/local/cuda/lib64:${py_lib}${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+  if ldd "$bin/test_runner_gpu" "$bin/bench_w4a4" | grep -q "not found"; then
+    ldd "$bin/bench_w4a4" | grep "not found"
+    echo "prebuilt binaries do not load here: building on the device"
+    step_runner
+    return
+  fi
+  "$bin/test_runner_gpu" ${QUAROT_TEST_FILTER:-} 2>&1 | tee "$OUT/runner_test.log" | tail -25
+  "$bin/bench_w4a4" ${QUAROT_BENCH_ARGS:-} 2>&1 | tee "$OUT/bench.log"
+}
+
+# Nsight Compute on the runner's GEMM and transform kernels (after `runner`).
+step_profile() {
+  ncu --kernel-name "${QUAROT_NCU_KERNEL:-regex:gemm_wgmma|transform_kernel}" --launch-skip 3 --launch-count 2 \
+    --section SpeedOfLight --section WarpStateStats --section MemoryWorkloadAnalysis --section ComputeWorkloadAnalysis \
+    --section Occupancy --section LaunchStats --section SchedulerStats \
+    "${QUAROT_BENCH_BIN:-$build/lib/runner/bench_w4a4}" ${QUAROT_NCU_ARGS:---m 8192 --shapes down --reps 1} 2>&1 | tee "$OUT/ncu.log" | tail -150
 }
 
 step_test() {

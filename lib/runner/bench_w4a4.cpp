@@ -195,7 +195,10 @@ int main(int argc, char** argv) {
           xbf[r].resize(x_elems);
           fill_from(xbf[r], pool.bf16, size_t(r) * 104729);
         }
-        DeviceBuffer<uint8_t> packed(x_elems / 2);
+        // The layout the runner would quantize into for this GEMM (tiled int8 for wgmma).
+        const int64_t tile_rows = w4a4_act_tile_rows(M, N, K);
+        DeviceBuffer<uint8_t> packed(tile_rows > 0 ? act_tiles_bytes(tile_rows, K) : x_elems / 2);
+        const ActCodes codes(packed.get(), tile_rows);
         DeviceBuffer<float> ascale(static_cast<size_t>(M));
         DeviceBuffer<uint16_t> out(size_t(M) * N), outbf(size_t(M) * N);
         const ActQuantSpec aq{4, 0.9};
@@ -203,15 +206,16 @@ int main(int argc, char** argv) {
         auto quant = [&](int i) {
           const uint16_t* x = x16[i % rx].get();
           if (sh.online == Online::Rows)
-            hadamard_quant_f16(x, K, M, had, aq, packed.get(), ascale.get(), stream);
+            hadamard_quant_f16(x, K, M, had, aq, codes, ascale.get(), stream);
           else if (sh.online == Online::Heads)
-            heads_hadamard_quant_f16(x, K, M, int(head_dim), had, aq, packed.get(), ascale.get(), stream);
+            heads_hadamard_quant_f16(x, K, M, int(head_dim), had, aq, codes, ascale.get(), stream);
           else
-            act_quant_f16(x, K, M, K, aq, packed.get(), ascale.get(), stream);
+            act_quant_f16(x, K, M, K, aq, codes, ascale.get(), stream);
         };
         auto gemm = [&](int i) {
           GemmArgs g;
           g.a = packed.get();
+          g.a_tile_rows = tile_rows;
           g.a_scale = ascale.get();
           g.w = w4[i % rw4].get();
           g.w_scale = w4s[i % rw4].get();
@@ -240,7 +244,7 @@ int main(int argc, char** argv) {
         const double t_bf = time_us(bf16, reps, stream);
         const double tops = 2.0 * M * double(N) * K / (t_both * 1e-6) / 1e12;
         std::printf("%-28s %6d %10.2f %9.2f %9.2f %10.2f %7.2fx %9.1f %s\n", sh.name, M, t_both, t_quant, t_gemm,
-                    t_bf, t_bf / t_both, tops, w4a4_gemm_path_name(M, N));
+                    t_bf, t_bf / t_both, tops, w4a4_gemm_path_name(M, N, K));
         std::fflush(stdout);
       }
     }

@@ -76,6 +76,22 @@ __device__ __forceinline__ uint32_t pack8_sym(const float* v, float scale, int m
 __device__ __forceinline__ uint32_t nib_lo(uint32_t w) { return (w << 4) & 0xF0F0F0F0u; }
 __device__ __forceinline__ uint32_t nib_hi(uint32_t w) { return w & 0xF0F0F0F0u; }
 
+// One packed word (codes 8j..8j+7 of row r) into the activation codes: the packed
+// layout, or the wgmma GEMM's tiles (kernels.h, ActCodes): as 16 * code int8, the
+// four even codes to chunk 2b and the four odd ones to chunk 2b + 1 of the row's
+// 128-byte line in k-tile j / 16, at byte 4a of the chunk, chunks swizzled by r % 8.
+__device__ __forceinline__ void store_act_word(uint8_t* codes, int64_t tile_rows, int64_t row_bytes, int64_t r,
+                                               int j, uint32_t w) {
+  if (tile_rows == 0) {
+    reinterpret_cast<uint32_t*>(codes + r * row_bytes)[j] = w;
+    return;
+  }
+  const int jj = j & 15, a = jj >> 2, b = jj & 3, sw = int(r & 7);
+  uint8_t* line = codes + (int64_t(j >> 4) * tile_rows + r) * 128;
+  *reinterpret_cast<uint32_t*>(line + (((2 * b) ^ sw) << 4) + 4 * a) = nib_lo(w);
+  *reinterpret_cast<uint32_t*>(line + (((2 * b + 1) ^ sw) << 4) + 4 * a) = nib_hi(w);
+}
+
 __device__ __forceinline__ void mma_s8_16832(int (&c)[4], uint32_t a0, uint32_t a1, uint32_t a2,
                                              uint32_t a3, uint32_t b0, uint32_t b1) {
   asm volatile(

@@ -45,7 +45,8 @@ WindowForward::WindowForward(const GpuModel& model, int64_t seqlen) : m_(model),
   logits_.resize(size_t(logit_rows_) * size_t(s.vocab));
   nll_.resize(T);
   nll_host_.resize(T);
-  act_packed_.resize(T * widest / 2);
+  // Packed codes, or the wgmma GEMM's tiled int8 codes (whichever layout is larger).
+  act_packed_.resize(std::max(T * widest / 2, act_tiles_bytes((int64_t(T) + 127) / 128 * 128, int64_t(widest))));
 
   std::vector<float> c, sn;
   rope_tables_host(m_.config, seqlen, c, sn);
@@ -69,9 +70,22 @@ void WindowForward::layer(int64_t l) {
   const OnlineTransforms& on = m_.manifest.online;
   uint8_t* act = act_packed_.get();
   float* sc = act_scale_.get();
+  // The layout the GEMM of W reads: tiled int8 for the wgmma kernel, where the
+  // quantizer in front of it has its fast kernel (an unpadded row of whole 32-code
+  // words; across heads, head_dim a power of two >= 8), else packed.
+  const bool pow2_heads = D >= 8 && (D & (D - 1)) == 0;
+  auto fast_quant = [&](const PackedLinear& W) {
+    if (&W == &L.o) return W.K == hd && (!on.o_proj_heads || pow2_heads);
+    if (&W == &L.down) return W.K == I;
+    return W.K == d;
+  };
+  auto codes = [&](const PackedLinear& W) {
+    return ActCodes(act, fast_quant(W) && W.K % 32 == 0 ? w4a4_act_tile_rows(T, W.N, W.K) : 0);
+  };
   auto gemm = [&](const PackedLinear& W, void* out, int64_t ldo, OutMode mode) {
     GemmArgs g;
     g.a = act;
+    g.a_tile_rows = codes(W).tile_rows;
     g.a_scale = sc;
     g.w = W.w.get();
     g.w_scale = W.scale.get();
@@ -87,7 +101,7 @@ void WindowForward::layer(int64_t l) {
 
   // Attention block.
   // The quantizers write L.*.K (padded) columns of codes, zeros past the real width.
-  rmsnorm_quant(h_.get(), L.in_norm.get(), eps, T, d, aq_, act, sc, stream_, L.qkv.K);
+  rmsnorm_quant(h_.get(), L.in_norm.get(), eps, T, d, aq_, codes(L.qkv), sc, stream_, L.qkv.K);
   gemm(L.qkv, qkv_.get(), L.qkv.N, OutMode::F32);
   const KvCacheView cache{k_codes_.get(), k_scale_.get(), k_zero_.get(),
                           v_codes_.get(), v_scale_.get(), v_zero_.get()};
@@ -95,19 +109,19 @@ void WindowForward::layer(int64_t l) {
              stream_);
   attention(q_.get(), cache, T, H, KV, D, attn_.get(), stream_);
   if (on.o_proj_heads)
-    heads_hadamard_quant(attn_.get(), hd, T, D, m_.had_heads, aq_, act, sc, stream_, L.o.K);
+    heads_hadamard_quant(attn_.get(), hd, T, D, m_.had_heads, aq_, codes(L.o), sc, stream_, L.o.K);
   else
-    act_quant_f32(attn_.get(), hd, T, hd, aq_, act, sc, stream_, L.o.K);
+    act_quant_f32(attn_.get(), hd, T, hd, aq_, codes(L.o), sc, stream_, L.o.K);
   gemm(L.o, h_.get(), d, OutMode::AddF32);
 
   // MLP block: gate/up in one GEMM whose epilogue applies SwiGLU.
-  rmsnorm_quant(h_.get(), L.post_norm.get(), eps, T, d, aq_, act, sc, stream_, L.gate_up.K);
+  rmsnorm_quant(h_.get(), L.post_norm.get(), eps, T, d, aq_, codes(L.gate_up), sc, stream_, L.gate_up.K);
   gemm(L.gate_up, mlp_.get(), Ip, OutMode::SwiGLU);
   // The transform and the scale see the I real columns only (row stride Ip).
   if (on.down_proj_input)
-    hadamard_quant_f32(mlp_.get(), Ip, T, m_.had_down, aq_, act, sc, stream_, L.down.K);
+    hadamard_quant_f32(mlp_.get(), Ip, T, m_.had_down, aq_, codes(L.down), sc, stream_, L.down.K);
   else
-    act_quant_f32(mlp_.get(), Ip, T, I, aq_, act, sc, stream_, L.down.K);
+    act_quant_f32(mlp_.get(), Ip, T, I, aq_, codes(L.down), sc, stream_, L.down.K);
   gemm(L.down, h_.get(), d, OutMode::AddF32);
 }
 

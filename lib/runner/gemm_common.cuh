@@ -12,6 +12,7 @@ namespace quarot::runner::gemm {
 
 struct Params {
   const uint8_t* a;
+  int64_t a_rows;  // > 0: `a` holds tiles of a_rows rows (kernels.h, ActCodes); the wgmma kernel
   const float* sa;
   const uint8_t* w;
   const float* sw;

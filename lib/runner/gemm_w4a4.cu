@@ -10,12 +10,14 @@
 //   memory. Memory-bound on the weights.
 // - tiled (M > 16): a classic cp.async multi-stage pipeline, BM x BN x 128 tiles,
 //   activations as A and weights as B.
-// - wgmma (gemm_wgmma.cu, sm_90a, large M): warpgroup MMA from shared memory.
+// - wgmma (gemm_wgmma.cu, sm_90a, large M): warpgroup MMA; it reads activations
+//   that the quantizer wrote in the tiled int8 layout (kernels.h, ActCodes).
 // GEMMs are launched with programmatic dependent launch (PDL) so that they can
 // start streaming weights while the quantization kernel before them finishes.
 #include <cuda_fp16.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdlib>
 #include <cstring>
 
@@ -333,22 +335,23 @@ void launch_tiled(const Params& p, cudaStream_t stream) {
   launch(kernel, grid, dim3(C::kThreads), C::kSmem, stream, p);
 }
 
-enum class TileChoice { Skinny, Wgmma, T128x128, T64x128, T64x64 };
+enum class TileChoice { Skinny, T128x128, T64x128, T64x64 };
 
-bool wgmma_allowed() {
-  static const bool allowed = [] {
+std::atomic<int>& wgmma_policy() {
+  static std::atomic<int> policy{[] {
     const char* v = std::getenv("QUAROT_RUNNER_WGMMA");
-    return !(v != nullptr && std::strcmp(v, "0") == 0);
-  }();
-  return allowed && detail::wgmma_supported();
+    return int(v != nullptr && std::strcmp(v, "0") == 0 ? WgmmaPolicy::Never : WgmmaPolicy::Auto);
+  }()};
+  return policy;
 }
 
+int64_t tile_count(int M, int N, int bm, int bn) { return int64_t((M + bm - 1) / bm) * ((N + bn - 1) / bn); }
+
+// The kernels that read packed activations.
 TileChoice choose(int M, int N, GemmPath path) {
   if (path == GemmPath::Skinny || (path == GemmPath::Auto && M <= 16)) return TileChoice::Skinny;
-  if (path == GemmPath::Wgmma) return TileChoice::Wgmma;
   const int64_t sms = device_sm_count();
-  auto blocks = [&](int bm, int bn) { return int64_t((M + bm - 1) / bm) * ((N + bn - 1) / bn); };
-  if (path == GemmPath::Auto && blocks(128, 256) >= sms && wgmma_allowed()) return TileChoice::Wgmma;
+  auto blocks = [&](int bm, int bn) { return tile_count(M, N, bm, bn); };
   if (blocks(128, 128) >= 2 * sms) return TileChoice::T128x128;
   if (blocks(64, 128) >= sms) return TileChoice::T64x128;
   return TileChoice::T64x64;
@@ -366,10 +369,21 @@ bool pdl_enabled() {
 }
 }  // namespace detail
 
-const char* w4a4_gemm_path_name(int M, int N) {
+int64_t w4a4_act_tile_rows(int M, int N, int K) {
+  // 256 channels x 128 tokens per block: below one wave the mma.sync kernels, with
+  // their smaller tiles, keep more SMs busy.
+  const auto policy = WgmmaPolicy(wgmma_policy().load());
+  if (M <= 16 || K % 32 != 0 || policy == WgmmaPolicy::Never || !detail::wgmma_supported()) return 0;
+  if (policy == WgmmaPolicy::Auto && tile_count(M, N, 128, 256) < device_sm_count()) return 0;
+  return (int64_t(M) + 127) / 128 * 128;
+}
+
+void set_wgmma_policy(WgmmaPolicy policy) { wgmma_policy().store(int(policy)); }
+
+const char* w4a4_gemm_path_name(int M, int N, int K) {
+  if (w4a4_act_tile_rows(M, N, K) > 0) return "wgmma256x128";
   switch (choose(M, N, GemmPath::Auto)) {
     case TileChoice::Skinny: return "skinny";
-    case TileChoice::Wgmma: return "wgmma128x256";
     case TileChoice::T128x128: return "tiled128x128";
     case TileChoice::T64x128: return "tiled64x128";
     case TileChoice::T64x64: return "tiled64x64";
@@ -387,10 +401,21 @@ void w4a4_gemm(const GemmArgs& g, cudaStream_t stream, GemmPath path) {
   QUAROT_CHECK(path != GemmPath::Skinny || g.M <= 16, "w4a4_gemm: the skinny path takes M <= 16, got ", g.M);
   QUAROT_CHECK(path != GemmPath::Wgmma || detail::wgmma_supported(),
                "w4a4_gemm: the wgmma path needs an sm_90 GPU (H100/H200)");
+  QUAROT_CHECK((g.a_tile_rows > 0) == (path == GemmPath::Wgmma) || (g.a_tile_rows > 0 && path == GemmPath::Auto),
+               "w4a4_gemm: tiled activations (a_tile_rows = ", g.a_tile_rows,
+               ") go with the wgmma path and only with it, got path ", int(path));
+  QUAROT_CHECK(g.a_tile_rows == 0 || (g.a_tile_rows >= g.M && g.a_tile_rows % 128 == 0), "w4a4_gemm: a_tile_rows ",
+               g.a_tile_rows, " must be a multiple of 128 and at least M = ", g.M);
+  QUAROT_CHECK(g.a_tile_rows == 0 || detail::wgmma_supported(),
+               "w4a4_gemm: tiled activations need the wgmma kernel, i.e. an sm_90 GPU (H100/H200)");
   QUAROT_CHECK(g.ldo >= (g.mode == OutMode::SwiGLU ? g.N / 2 : g.N), "w4a4_gemm: ldo = ", g.ldo,
                " is smaller than the output width");
   if (g.M == 0) return;
-  const Params p{g.a, g.a_scale, g.w, g.w_scale, g.bias, g.out, g.ldo, g.M, g.N, g.K, int(g.mode)};
+  const Params p{g.a, g.a_tile_rows, g.a_scale, g.w, g.w_scale, g.bias, g.out, g.ldo, g.M, g.N, g.K, int(g.mode)};
+  if (g.a_tile_rows > 0) {
+    detail::launch_gemm_wgmma(p, stream, detail::pdl_enabled());
+    return;
+  }
   switch (choose(g.M, g.N, path)) {
     case TileChoice::Skinny: {
       const dim3 grid((g.N + kSkinnyRows - 1) / kSkinnyRows);
@@ -408,7 +433,6 @@ void w4a4_gemm(const GemmArgs& g, cudaStream_t stream, GemmPath path) {
       }
       break;
     }
-    case TileChoice::Wgmma: detail::launch_gemm_wgmma(p, stream, detail::pdl_enabled()); break;
     case TileChoice::T128x128: launch_tiled<128, 128, 2, 4, 4>(p, stream); break;
     case TileChoice::T64x128: launch_tiled<64, 128, 1, 4, 4>(p, stream); break;
     case TileChoice::T64x64: launch_tiled<64, 64, 2, 2, 4>(p, stream); break;

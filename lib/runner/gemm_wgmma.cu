@@ -1,20 +1,34 @@
-// W4A4 GEMM on Hopper's warpgroup MMA (wgmma, sm_90a): int4 codes unpacked to
-// int8 in shared memory, s8·s8 -> s32 tensor-core products, scales in the epilogue.
+// W4A4 GEMM on Hopper's warpgroup MMA (wgmma, sm_90a), the packed weights taken
+// from registers.
 //
-// Block: 128 tokens x 256 output channels, three warpgroups. Warpgroup 0 is the
-// producer: it copies packed int4 rows of both operands into a ring of three
-// k-tiles (128 codes each) with cp.async, so two k-tiles of loads are always in
-// flight, then turns each 16-byte packed chunk (32 codes) into two 16-byte int8
-// chunks (low nibbles, then high nibbles: a permutation of k that both operands
-// share, so the dot product is unchanged, scaled by 256) stored in the
-// 128-byte-swizzled K-major layout wgmma reads (three such stages). Each producer
-// thread unpacks exactly the chunks it copied, so its own cp.async.wait_group is
-// the only synchronization the ring needs. Warpgroups 1 and 2 are consumers: each
-// multiplies its 64 tokens by all 256 channels with m64n256k32 instructions,
-// operands from shared memory; full/empty mbarriers hand the unpacked stages over.
-// Built for sm_90a only (this file has its own -gencode).
+// Why this shape (lib/runner/NOTES.md has the numbers): the first version unpacked
+// both int4 operands into shared memory in one producer warpgroup, and that
+// unpacking, not the tensor cores, set its speed (~500 TOPS). Here nothing is
+// unpacked in shared memory:
+// - Activations arrive as int8 (16 * code) in the tiled layout of kernels.h: the
+//   quantizer before this kernel wrote them already in the 128-byte-swizzled,
+//   K-major order wgmma reads, so one bulk copy per k-tile moves them in, counted
+//   on the stage's mbarrier. They are wgmma's B operand (N = 128 tokens).
+// - Weights stay packed, 4 bits, in global and shared memory. They are wgmma's A
+//   operand from registers: a consumer thread reads its 16-byte slice of a row
+//   and masks nibbles into int8 fragments (dev::nib_lo/nib_hi, one or two ALU ops
+//   per 4 codes, 16 * code). That fragment order is the permutation of k the
+//   quantizer writes (kernels.h), so the product is 256 * the dot product.
+// So D = W · Xᵀ (channels x tokens); the epilogue writes it transposed.
+//
+// Block: 256 channels x 128 tokens, three warpgroups. Warpgroup 0 produces: its
+// threads cp.async the packed weight rows of a k-tile (256 x 64 bytes), thread 0
+// also bulk-copies the activation tile (128 x 128 bytes); a stage's "full" barrier
+// completes when each producer's copies have landed (cp.async.mbarrier.arrive, so
+// that no producer waits for its own copies) and the bulk bytes are in. Warpgroups 1 and 2 each multiply 128 channels (two m64
+// halves) by the 128 tokens: 8 m64n128k32 per k-tile, fragments double-buffered
+// while one consumer unpacks its next fragments the other one's wgmma run.
+// setmaxnreg hands the producer's registers to the consumers (128 accumulators +
+// 32 fragment registers each). Built for sm_90a only (this file has its own
+// -gencode).
 #include <cuda_fp16.h>
 
+#include <cstdlib>
 #include <cstring>
 
 #include "lib/core/error.h"
@@ -28,15 +42,14 @@ namespace {
 
 using gemm::Params;
 
-constexpr int kBM = 128, kBN = 256, kStages = 3, kRing = 3;
-constexpr int kRow = 128;                       // unpacked bytes of one row per k-tile
-constexpr int kTileA = kBM * kRow, kTileB = kBN * kRow;
-constexpr int kStageBytes = kTileA + kTileB;    // 48 KB
+constexpr int kBN = 256, kBT = 128, kStages = 5;
+constexpr int kWRow = 64;                         // packed bytes of one weight row per k-tile (128 codes)
+constexpr int kWBytes = kBN * kWRow;              // 16 KB
+constexpr int kABytes = kBT * 128;                // 16 KB of int8 activations
+constexpr int kStageBytes = kABytes + kWBytes;    // activations first: swizzle atoms are 1024-byte aligned
 constexpr int kThreads = 384;
-constexpr int kItems = (kBM + kBN) * 4 / 128;   // packed 16-byte chunks per producer thread
-constexpr int kRingBytes = (kBM + kBN) * 64;    // one packed k-tile of both operands
-constexpr size_t kSmem = size_t(kStages) * kStageBytes + size_t(kRing) * kRingBytes +
-                         2 * kStages * sizeof(uint64_t) + 1024;
+constexpr int kWItems = kBN * (kWRow / 16) / 128; // 16-byte weight chunks per producer thread
+constexpr size_t kSmem = size_t(kStages) * kStageBytes + 2 * kStages * sizeof(uint64_t) + 1024;
 
 __device__ __forceinline__ uint32_t smem_addr(const void* p) {
   return static_cast<uint32_t>(__cvta_generic_to_shared(p));
@@ -46,6 +59,9 @@ __device__ __forceinline__ void mbar_init(uint32_t bar, uint32_t count) {
 }
 __device__ __forceinline__ void mbar_arrive(uint32_t bar) {
   asm volatile("{\n.reg .b64 st;\nmbarrier.arrive.shared::cta.b64 st, [%0];\n}\n" ::"r"(bar) : "memory");
+}
+__device__ __forceinline__ void mbar_arrive_expect_tx(uint32_t bar, uint32_t bytes) {
+  asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" ::"r"(bar), "r"(bytes) : "memory");
 }
 __device__ __forceinline__ void mbar_wait(uint32_t bar, uint32_t parity) {
   uint32_t done = 0;
@@ -57,6 +73,12 @@ __device__ __forceinline__ void mbar_wait(uint32_t bar, uint32_t parity) {
         : "memory");
   } while (done == 0);
 }
+// One contiguous global -> shared copy by the TMA unit; its bytes count on `bar`.
+__device__ __forceinline__ void bulk_copy(uint32_t dst, const void* src, uint32_t bytes, uint32_t bar) {
+  asm volatile("cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];\n" ::"r"(dst),
+               "l"(src), "r"(bytes), "r"(bar)
+               : "memory");
+}
 
 // Shared-memory matrix descriptor: K-major, 128-byte swizzle, 8-row groups 1024 bytes apart.
 __device__ __forceinline__ uint64_t desc_sw128(uint32_t addr) {
@@ -67,138 +89,325 @@ __device__ __forceinline__ uint64_t desc_sw128(uint32_t addr) {
   return d;
 }
 
-__device__ __forceinline__ void wgmma_m64n256k32(int (&d)[128], uint64_t desc_a, uint64_t desc_b,
-                                                 int accumulate) {
+// D[64 x 128] += A[64 x 32] (registers, s8) · B[32 x 128] (shared memory, s8).
+__device__ __forceinline__ void wgmma_m64n128k32_rs(int (&d)[64], const uint32_t (&fr)[2][4], int q,
+                                                    uint64_t desc_b) {
+  const uint32_t(&a)[4] = fr[q];
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
   asm volatile(
-      "{\n.reg .pred p;\nsetp.ne.b32 p, %130, 0;\n"
-      "wgmma.mma_async.sync.aligned.m64n256k32.s32.s8.s8 {%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63, %64, %65, %66, %67, %68, %69, %70, %71, %72, %73, %74, %75, %76, %77, %78, %79, %80, %81, %82, %83, %84, %85, %86, %87, %88, %89, %90, %91, %92, %93, %94, %95, %96, %97, %98, %99, %100, %101, %102, %103, %104, %105, %106, %107, %108, %109, %110, %111, %112, %113, %114, %115, %116, %117, %118, %119, %120, %121, %122, %123, %124, %125, %126, %127}, %128, %129, p;\n}\n"
-      : "+r"(d[0]), "+r"(d[1]), "+r"(d[2]), "+r"(d[3]), "+r"(d[4]), "+r"(d[5]), "+r"(d[6]), "+r"(d[7]), "+r"(d[8]), "+r"(d[9]), "+r"(d[10]), "+r"(d[11]), "+r"(d[12]), "+r"(d[13]), "+r"(d[14]), "+r"(d[15]), "+r"(d[16]), "+r"(d[17]), "+r"(d[18]), "+r"(d[19]), "+r"(d[20]), "+r"(d[21]), "+r"(d[22]), "+r"(d[23]), "+r"(d[24]), "+r"(d[25]), "+r"(d[26]), "+r"(d[27]), "+r"(d[28]), "+r"(d[29]), "+r"(d[30]), "+r"(d[31]), "+r"(d[32]), "+r"(d[33]), "+r"(d[34]), "+r"(d[35]), "+r"(d[36]), "+r"(d[37]), "+r"(d[38]), "+r"(d[39]), "+r"(d[40]), "+r"(d[41]), "+r"(d[42]), "+r"(d[43]), "+r"(d[44]), "+r"(d[45]), "+r"(d[46]), "+r"(d[47]), "+r"(d[48]), "+r"(d[49]), "+r"(d[50]), "+r"(d[51]), "+r"(d[52]), "+r"(d[53]), "+r"(d[54]), "+r"(d[55]), "+r"(d[56]), "+r"(d[57]), "+r"(d[58]), "+r"(d[59]), "+r"(d[60]), "+r"(d[61]), "+r"(d[62]), "+r"(d[63]), "+r"(d[64]), "+r"(d[65]), "+r"(d[66]), "+r"(d[67]), "+r"(d[68]), "+r"(d[69]), "+r"(d[70]), "+r"(d[71]), "+r"(d[72]), "+r"(d[73]), "+r"(d[74]), "+r"(d[75]), "+r"(d[76]), "+r"(d[77]), "+r"(d[78]), "+r"(d[79]), "+r"(d[80]), "+r"(d[81]), "+r"(d[82]), "+r"(d[83]), "+r"(d[84]), "+r"(d[85]), "+r"(d[86]), "+r"(d[87]), "+r"(d[88]), "+r"(d[89]), "+r"(d[90]), "+r"(d[91]), "+r"(d[92]), "+r"(d[93]), "+r"(d[94]), "+r"(d[95]), "+r"(d[96]), "+r"(d[97]), "+r"(d[98]), "+r"(d[99]), "+r"(d[100]), "+r"(d[101]), "+r"(d[102]), "+r"(d[103]), "+r"(d[104]), "+r"(d[105]), "+r"(d[106]), "+r"(d[107]), "+r"(d[108]), "+r"(d[109]), "+r"(d[110]), "+r"(d[111]), "+r"(d[112]), "+r"(d[113]), "+r"(d[114]), "+r"(d[115]), "+r"(d[116]), "+r"(d[117]), "+r"(d[118]), "+r"(d[119]), "+r"(d[120]), "+r"(d[121]), "+r"(d[122]), "+r"(d[123]), "+r"(d[124]), "+r"(d[125]), "+r"(d[126]), "+r"(d[127])
-      : "l"(desc_a), "l"(desc_b), "r"(accumulate));
+      "{\n.reg .pred p;\nsetp.ne.b32 p, %69, 0;\n"
+      "wgmma.mma_async.sync.aligned.m64n128k32.s32.s8.s8 {%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63}, {%64, %65, %66, %67}, %68, p;\n"
+      "}\n"
+      : "+r"(d[0]), "+r"(d[1]), "+r"(d[2]), "+r"(d[3]), "+r"(d[4]), "+r"(d[5]), "+r"(d[6]), "+r"(d[7]), "+r"(d[8]), "+r"(d[9]), "+r"(d[10]), "+r"(d[11]), "+r"(d[12]), "+r"(d[13]), "+r"(d[14]), "+r"(d[15]), "+r"(d[16]), "+r"(d[17]), "+r"(d[18]), "+r"(d[19]), "+r"(d[20]), "+r"(d[21]), "+r"(d[22]), "+r"(d[23]), "+r"(d[24]), "+r"(d[25]), "+r"(d[26]), "+r"(d[27]), "+r"(d[28]), "+r"(d[29]), "+r"(d[30]), "+r"(d[31]), "+r"(d[32]), "+r"(d[33]), "+r"(d[34]), "+r"(d[35]), "+r"(d[36]), "+r"(d[37]), "+r"(d[38]), "+r"(d[39]), "+r"(d[40]), "+r"(d[41]), "+r"(d[42]), "+r"(d[43]), "+r"(d[44]), "+r"(d[45]), "+r"(d[46]), "+r"(d[47]), "+r"(d[48]), "+r"(d[49]), "+r"(d[50]), "+r"(d[51]), "+r"(d[52]), "+r"(d[53]), "+r"(d[54]), "+r"(d[55]), "+r"(d[56]), "+r"(d[57]), "+r"(d[58]), "+r"(d[59]), "+r"(d[60]), "+r"(d[61]), "+r"(d[62]), "+r"(d[63])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc_b), "r"(1));
 #endif
 }
 
-__device__ __forceinline__ void fence_operands(int (&d)[128]) {
+// Keeps values in their registers up to this point (wgmma reads them asynchronously).
+template <int N>
+__device__ __forceinline__ void fence_regs(int (&d)[N]) {
 #pragma unroll
-  for (int i = 0; i < 128; ++i) asm volatile("" : "+r"(d[i])::"memory");
+  for (int i = 0; i < N; ++i) asm volatile("" : "+r"(d[i])::"memory");
+}
+struct Smem {
+  uint8_t* ptr;    // generic address of stage 0
+  uint32_t base;   // its shared address
+  uint32_t bars;   // full[s] at bars + 8s, empty[s] at bars + 8 (kStages + s)
+  __device__ uint32_t full(int s) const { return bars + 8 * s; }
+  __device__ uint32_t empty(int s) const { return bars + 8 * (kStages + s); }
+};
+
+// A consumer's weight fragments for k-tile kt (after waiting for its stage):
+// [k32 step][m64 half][register]. Fragment rows g and g + 8 of this warp's 16
+// channels; thread t holds bytes 16t..16t+15 of both, word st of which feeds k32
+// step st.
+using Frags = uint32_t[4][2][4];
+template <bool kNoLoads = false>
+__device__ __forceinline__ void load_frags(const Smem& sm, int kt, int c, Frags& frag) {
+  const int s = kt % kStages;
+  mbar_wait(sm.full(s), (kt / kStages) & 1);
+  if (kNoLoads) {
+#pragma unroll
+    for (int st = 0; st < 4; ++st)
+#pragma unroll
+      for (int q = 0; q < 2; ++q)
+#pragma unroll
+        for (int i = 0; i < 4; ++i) frag[st][q][i] = 0x10203040u * (st + 1) + kt;
+    return;
+  }
+  const int warp = (threadIdx.x >> 5) & 3, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
+  const uint8_t* wt = sm.ptr + s * kStageBytes + kABytes;
+#pragma unroll
+  for (int q = 0; q < 2; ++q) {
+    const int row = c * 128 + q * 64 + warp * 16 + g;
+    const uint4 r0 = *reinterpret_cast<const uint4*>(wt + row * kWRow + t * 16);
+    const uint4 r1 = *reinterpret_cast<const uint4*>(wt + (row + 8) * kWRow + t * 16);
+#pragma unroll
+    for (int st = 0; st < 4; ++st) {
+      const uint32_t w0 = gemm::word_of(r0, st), w1 = gemm::word_of(r1, st);
+      frag[st][q][0] = dev::nib_lo(w0);
+      frag[st][q][1] = dev::nib_lo(w1);
+      frag[st][q][2] = dev::nib_hi(w0);
+      frag[st][q][3] = dev::nib_hi(w1);
+    }
+  }
 }
 
+// Issues k-tile kt's 8 wgmma (k32 step x m64 half) as one commit group.
+__device__ __forceinline__ void issue(const Smem& sm, int kt, const Frags& frag, int (&acc)[2][64]) {
+  asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory");
+  const uint32_t act = sm.base + (kt % kStages) * kStageBytes;
+#pragma unroll
+  for (int st = 0; st < 4; ++st)
+#pragma unroll
+    for (int q = 0; q < 2; ++q) wgmma_m64n128k32_rs(acc[q], frag[st], q, desc_sw128(act + 32 * st));
+  asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory");
+}
+
+template <int N>
+__device__ __forceinline__ void wgmma_wait() {
+  asm volatile("wgmma.wait_group.sync.aligned %0;\n" ::"n"(N) : "memory");
+}
+
+// The consumer main loop. kPipelined: two fragment buffers, so that the next
+// k-tile's fragments are unpacked while this k-tile's wgmma run (one group kept in
+// flight); otherwise every k-tile waits for its own wgmma to finish and only the
+// other consumer warpgroup keeps the tensor cores busy meanwhile.
+template <bool kPipelined, bool kNoLoads>
+__device__ __forceinline__ void consume_all(const Smem& sm, int ktiles, int c, int (&acc)[2][64]) {
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+  if constexpr (!kPipelined) {
+    for (int kt = 0; kt < ktiles; ++kt) {
+      Frags f;
+      load_frags<kNoLoads>(sm, kt, c, f);
+      issue(sm, kt, f, acc);
+      wgmma_wait<0>();
+      mbar_arrive(sm.empty(kt % kStages));
+    }
+  } else {
+    Frags fa, fb;
+    load_frags<kNoLoads>(sm, 0, c, fa);
+    for (int kt = 0;; kt += 2) {
+      issue(sm, kt, fa, acc);
+      if (kt >= 1) {
+        wgmma_wait<1>();  // k-tile kt - 1 is done: its stage and fb are free
+        mbar_arrive(sm.empty((kt - 1) % kStages));
+      }
+      if (kt + 1 >= ktiles) {
+        wgmma_wait<0>();
+        mbar_arrive(sm.empty(kt % kStages));
+        break;
+      }
+      load_frags<kNoLoads>(sm, kt + 1, c, fb);
+      issue(sm, kt + 1, fb, acc);
+      wgmma_wait<1>();  // k-tile kt is done: its stage and fa are free
+      mbar_arrive(sm.empty(kt % kStages));
+      if (kt + 2 >= ktiles) {
+        wgmma_wait<0>();
+        mbar_arrive(sm.empty((kt + 1) % kStages));
+        break;
+      }
+      load_frags<kNoLoads>(sm, kt + 2, c, fa);
+    }
+  }
+  fence_regs(acc[0]);
+  fence_regs(acc[1]);
+#endif
+}
+
+// Epilogue through shared memory. Storing straight from the accumulators would
+// write 2-4 scattered bytes per instruction (a thread holds channels g, g + 8 of
+// tokens 2t, 2t + 1): on 8192 x 4096 that was a third of the kernel's time
+// (NOTES.md). Instead each consumer stages its 128 tokens x 128 channels as the
+// final floats (scales, bias, SwiGLU applied: the same arithmetic as before, in
+// registers), token-major, then its warps store whole rows: 16 bytes per thread,
+// a warp covering 512 contiguous bytes of one output row.
+//
+// Accumulator layout (m64nNk32): warp w of the warpgroup owns rows (channels)
+// 16w..16w+15; for each n8 chunk j, acc[4j + e] = (channel g, token 8j + 2t + e)
+// and acc[4j + 2 + e] = channel g + 8. SwiGLU pairs gate channel g with up g + 8
+// and yields one output column, (n / 16) * 8 + n % 8.
+constexpr int kOutCols = 128;                // staged columns per consumer (64 for SwiGLU)
+constexpr int kStageStride = kOutCols + 4;   // floats; +4: the staging writes hit 32 distinct banks
+constexpr int kStagedBytes = kBT * kStageStride * 4;
+static_assert(2 * kStagedBytes <= kStages * kStageBytes, "staged outputs must fit in the stage buffers");
+
+__device__ __forceinline__ void named_barrier(int id, int threads) {
+  asm volatile("bar.sync %0, %1;\n" ::"r"(id), "r"(threads) : "memory");
+}
+
+// n_base: this consumer's first channel; m0: the block's first token.
+__device__ __forceinline__ void epilogue(const Params& p, const int (&acc)[2][64], float* stage, int n_base,
+                                         int m0) {
+  const int lt = threadIdx.x & 127, warp = lt >> 5, lane = lt & 31, g = lane >> 2, t = lane & 3;
+  const bool swiglu = p.mode == int(OutMode::SwiGLU);
+  // Tokens past M read scales past the end of sa only in the formula, never stored:
+  // clamp the index instead.
+  float sa[32];
+#pragma unroll
+  for (int i = 0; i < 32; ++i) sa[i] = p.sa[min(m0 + 2 * t + 8 * (i >> 1) + (i & 1), p.M - 1)];
+#pragma unroll
+  for (int q = 0; q < 2; ++q) {
+    const int cl = q * 64 + warp * 16 + g;  // local channel (gate channel for SwiGLU)
+    const int n = min(n_base + cl, p.N - 16 + g);  // past N: any valid channel, never stored
+    const float sw0 = p.sw[n], sw1 = p.sw[n + 8];
+    const float b0 = p.bias != nullptr ? p.bias[n] : 0.f, b1 = p.bias != nullptr ? p.bias[n + 8] : 0.f;
+#pragma unroll
+    for (int i = 0; i < 32; ++i) {
+      const int j = i >> 1, e = i & 1, tok = 8 * j + 2 * t + e;
+      const int a0 = acc[q][4 * j + e], a1 = acc[q][4 * j + 2 + e];
+      // gemm::scaled's arithmetic, with the scales loaded once; I32 stages the
+      // integer itself (|dot| < 2^24, exact as a float).
+      float v0 = float(a0 >> 8), v1 = float(a1 >> 8);
+      if (p.mode != int(OutMode::I32)) {
+        v0 = v0 * sa[i] * sw0;
+        v1 = v1 * sa[i] * sw1;
+        if (p.bias != nullptr) {
+          v0 += b0;
+          v1 += b1;
+        }
+      }
+      if (swiglu) {
+        stage[tok * kStageStride + (cl >> 4) * 8 + (cl & 7)] = gemm::silu(v0) * v1;
+      } else {
+        stage[tok * kStageStride + cl] = v0;
+        stage[tok * kStageStride + cl + 8] = v1;
+      }
+    }
+  }
+  named_barrier(2 + (threadIdx.x >> 7), 128);  // this consumer's tile is staged
+
+  const int cols = swiglu ? kOutCols / 2 : kOutCols;           // staged columns
+  const int out_n0 = swiglu ? n_base / 2 : n_base;             // first output column
+  const int out_n = swiglu ? p.N / 2 : p.N;                    // output width
+  const int c4 = cols / 4;                                     // float4 per staged row
+  const bool vec = (p.ldo & 3) == 0 && (reinterpret_cast<uintptr_t>(p.out) & 15) == 0;
+  for (int idx = lt; idx < kBT * c4; idx += 128) {
+    const int tok = idx / c4, col = (idx % c4) * 4, m = m0 + tok, n = out_n0 + col;
+    if (m >= p.M || n >= out_n) continue;
+    const float4 v = *reinterpret_cast<const float4*>(stage + tok * kStageStride + col);
+    const int64_t o = int64_t(m) * p.ldo + n;
+    const bool whole = vec && n + 4 <= out_n;
+    switch (p.mode) {
+      case int(OutMode::F16): {
+        __half2* dst = reinterpret_cast<__half2*>(static_cast<__half*>(p.out) + o);
+        if (whole) {
+          uint2 h;
+          const __half2 lo = __floats2half2_rn(v.x, v.y), hi = __floats2half2_rn(v.z, v.w);
+          h.x = *reinterpret_cast<const uint32_t*>(&lo);
+          h.y = *reinterpret_cast<const uint32_t*>(&hi);
+          *reinterpret_cast<uint2*>(dst) = h;
+          break;
+        }
+        const float vv[4] = {v.x, v.y, v.z, v.w};
+        for (int k = 0; k < 4 && n + k < out_n; ++k) static_cast<__half*>(p.out)[o + k] = __float2half_rn(vv[k]);
+        break;
+      }
+      case int(OutMode::AddF32): {
+        float* dst = static_cast<float*>(p.out) + o;
+        if (whole) {
+          float4 r = *reinterpret_cast<const float4*>(dst);
+          r.x += v.x;
+          r.y += v.y;
+          r.z += v.z;
+          r.w += v.w;
+          *reinterpret_cast<float4*>(dst) = r;
+          break;
+        }
+        const float vv[4] = {v.x, v.y, v.z, v.w};
+        for (int k = 0; k < 4 && n + k < out_n; ++k) dst[k] += vv[k];
+        break;
+      }
+      case int(OutMode::I32): {
+        int* dst = static_cast<int*>(p.out) + o;
+        const float vv[4] = {v.x, v.y, v.z, v.w};
+        if (whole) {
+          *reinterpret_cast<int4*>(dst) = make_int4(int(v.x), int(v.y), int(v.z), int(v.w));
+          break;
+        }
+        for (int k = 0; k < 4 && n + k < out_n; ++k) dst[k] = int(vv[k]);
+        break;
+      }
+      default: {  // F32, SwiGLU
+        float* dst = static_cast<float*>(p.out) + o;
+        if (whole) {
+          *reinterpret_cast<float4*>(dst) = v;
+          break;
+        }
+        const float vv[4] = {v.x, v.y, v.z, v.w};
+        for (int k = 0; k < 4 && n + k < out_n; ++k) dst[k] = vv[k];
+        break;
+      }
+    }
+  }
+}
+
+// kAblate (timing experiments only, wrong results): bit 0 skips the weight copies,
+// bit 1 the consumers' weight loads from shared memory.
+template <bool kPipelined, int kAblate = 0>
 __global__ void __launch_bounds__(kThreads, 1) gemm_wgmma_kernel(Params p) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
   extern __shared__ uint8_t smem_raw[];
   const uint32_t raw = smem_addr(smem_raw);
-  const uint32_t base = (raw + 1023u) & ~1023u;  // swizzle atoms are 1024-byte aligned
-  uint8_t* smem = smem_raw + (base - raw);
-  uint8_t* ring = smem + kStages * kStageBytes;
-  const uint32_t bars = base + kStages * kStageBytes + kRing * kRingBytes;  // full[s], then empty[s]
+  const uint32_t base = (raw + 1023u) & ~1023u;
+  const Smem sm{smem_raw + (base - raw), base, base + kStages * kStageBytes};
   const int wg = threadIdx.x >> 7, lt = threadIdx.x & 127;
   if (threadIdx.x == 0) {
     for (int s = 0; s < kStages; ++s) {
-      mbar_init(bars + 8 * s, 128);               // the producer warpgroup fills a stage
-      mbar_init(bars + 8 * (kStages + s), 256);   // both consumer warpgroups drain it
+      mbar_init(sm.full(s), 128 + 1);  // 128 producers after their copies, + thread 0's expect_tx
+      mbar_init(sm.empty(s), 256);     // both consumer warpgroups
     }
+    // The bulk copies (async proxy) complete on these barriers.
+    asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
   }
   __syncthreads();
 
-  const int m0 = blockIdx.y * kBM, n0 = blockIdx.x * kBN;
-  const int kbytes = p.K / 2, ktiles = (kbytes + 63) / 64;
+  const int n0 = blockIdx.x * kBN, m0 = blockIdx.y * kBT;
+  const int kbytes = p.K / 2, ktiles = (kbytes + kWRow - 1) / kWRow;
 
   if (wg == 0) {
-    // Weights first: they do not depend on the kernel before this one.
-    auto copy = [&](int kt, bool weights) {
-      uint8_t* slot = ring + (kt % kRing) * kRingBytes;
-#pragma unroll
-      for (int r = 0; r < kItems; ++r) {
-        const int item = lt + 128 * r, row = item >> 2, j = item & 3;
-        const bool is_a = row < kBM;
-        if (is_a == weights) continue;
-        const int kk = kt * 64 + j * 16;
-        const int grow = is_a ? m0 + row : n0 + row - kBM;
-        const bool ok = kk < kbytes && grow < (is_a ? p.M : p.N);
-        const uint8_t* src = is_a ? p.a : p.w;
-        if (ok) src += int64_t(grow) * kbytes + kk;
-        dev::cp_async16(slot + row * 64 + j * 16, src, ok ? 16 : 0);
-      }
-    };
-    for (int kt = 0; kt < kRing - 1; ++kt)
-      if (kt < ktiles) copy(kt, true);
-    gemm::pdl_wait();
-    for (int kt = 0; kt < kRing - 1; ++kt) {
-      if (kt < ktiles) copy(kt, false);
-      dev::cp_async_commit();
-    }
+    asm volatile("setmaxnreg.dec.sync.aligned.u32 40;\n" ::: "memory");
     for (int kt = 0; kt < ktiles; ++kt) {
-      dev::cp_async_wait<kRing - 2>();  // this thread's chunks of k-tile kt have landed
-      const int pre = kt + kRing - 1;   // its ring slot was unpacked in the previous iteration
-      if (pre < ktiles) {
-        copy(pre, true);
-        copy(pre, false);
-      }
-      dev::cp_async_commit();
-      const int s = kt % kStages, use = kt / kStages;
-      if (use > 0) mbar_wait(bars + 8 * (kStages + s), (use - 1) & 1);
-      const uint8_t* slot = ring + (kt % kRing) * kRingBytes;
-      uint8_t* st = smem + s * kStageBytes;
+      const int s = kt % kStages;
+      {
+        if (kt >= kStages) mbar_wait(sm.empty(s), (kt / kStages - 1) & 1);
+        uint8_t* wdst = sm.ptr + s * kStageBytes + kABytes;
 #pragma unroll
-      for (int r = 0; r < kItems; ++r) {
-        const int item = lt + 128 * r, row = item >> 2, j = item & 3;
-        const uint4 v = *reinterpret_cast<const uint4*>(slot + row * 64 + j * 16);
-        uint8_t* line = row < kBM ? st + row * kRow : st + kTileA + (row - kBM) * kRow;
-        const int sw = row & 7;
-        const uint4 lo = make_uint4(dev::nib_lo(v.x), dev::nib_lo(v.y), dev::nib_lo(v.z), dev::nib_lo(v.w));
-        const uint4 hi = make_uint4(dev::nib_hi(v.x), dev::nib_hi(v.y), dev::nib_hi(v.z), dev::nib_hi(v.w));
-        *reinterpret_cast<uint4*>(line + (((2 * j) ^ sw) << 4)) = lo;
-        *reinterpret_cast<uint4*>(line + (((2 * j + 1) ^ sw) << 4)) = hi;
-      }
-      // The tensor cores read shared memory through the async proxy.
-      asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
-      mbar_arrive(bars + 8 * s);
-    }
-    dev::cp_async_wait<0>();
-  } else {
-    gemm::pdl_wait();
-    const int c = wg - 1;
-    int d[128];
-#pragma unroll
-    for (int i = 0; i < 128; ++i) d[i] = 0;
-    fence_operands(d);
-    for (int kt = 0; kt < ktiles; ++kt) {
-      const int s = kt % kStages, use = kt / kStages;
-      mbar_wait(bars + 8 * s, use & 1);
-      const uint32_t a_addr = base + s * kStageBytes + c * 64 * kRow;
-      const uint32_t b_addr = base + s * kStageBytes + kTileA;
-      asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory");
-#pragma unroll
-      for (int k = 0; k < 4; ++k) wgmma_m64n256k32(d, desc_sw128(a_addr + 32 * k), desc_sw128(b_addr + 32 * k), 1);
-      asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory");
-      asm volatile("wgmma.wait_group.sync.aligned 1;\n" ::: "memory");
-      fence_operands(d);
-      if (kt > 0) mbar_arrive(bars + 8 * (kStages + (kt - 1) % kStages));
-    }
-    asm volatile("wgmma.wait_group.sync.aligned 0;\n" ::: "memory");
-    fence_operands(d);
-
-    // Accumulator layout: warp w of the warpgroup owns rows 16w..16w+15; for each n8
-    // chunk j, d[4j..4j+1] = (row g, cols 8j+2t, +1), d[4j+2..4j+3] = row g+8.
-    const int warp = (threadIdx.x >> 5) & 3, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
-#pragma unroll
-    for (int h = 0; h < 2; ++h) {
-      const int m = m0 + c * 64 + warp * 16 + g + 8 * h;
-      if (m >= p.M) continue;
-#pragma unroll
-      for (int j = 0; j < 32; ++j) {
-        const int n = n0 + 8 * j + 2 * t;
-        if (n >= p.N) continue;
-        if (p.mode == int(OutMode::SwiGLU)) {
-          if (j % 2 == 0) {
-            gemm::store_swiglu(p, m, n, d[4 * j + 2 * h], d[4 * (j + 1) + 2 * h]);
-            gemm::store_swiglu(p, m, n + 1, d[4 * j + 2 * h + 1], d[4 * (j + 1) + 2 * h + 1]);
-          }
-        } else {
-          gemm::store_pair(p, m, n, d[4 * j + 2 * h], d[4 * j + 2 * h + 1]);
+        for (int r = 0; r < ((kAblate & 1) ? 0 : kWItems); ++r) {
+          const int item = lt + 128 * r, row = item >> 2, j = item & 3;
+          const int kk = kt * kWRow + j * 16, grow = n0 + row;
+          const bool ok = kk < kbytes && grow < p.N;  // zeros past N and K: they cancel any activation
+          const uint8_t* src = ok ? p.w + int64_t(grow) * kbytes + kk : p.w;
+          dev::cp_async16(wdst + row * kWRow + j * 16, src, ok ? 16 : 0);
+        }
+        if (lt == 0) {
+          // Weights do not depend on the kernel before this one; the activations do.
+          if (kt == 0) gemm::pdl_wait();
+          mbar_arrive_expect_tx(sm.full(s), kABytes);
+          bulk_copy(sm.base + s * kStageBytes, p.a + (int64_t(kt) * p.a_rows + m0) * 128, kABytes, sm.full(s));
         }
       }
+      // Arrives on the stage's barrier once this thread's copies above have landed,
+      // without waiting here: the producer runs ahead by up to kStages k-tiles.
+      asm volatile("cp.async.mbarrier.arrive.noinc.shared::cta.b64 [%0];\n" ::"r"(sm.full(s)) : "memory");
     }
+    // Not exiting with copies of its own in flight.
+    dev::cp_async_wait<0>();
+  } else {
+    asm volatile("setmaxnreg.inc.sync.aligned.u32 232;\n" ::: "memory");
+    gemm::pdl_wait();  // the epilogue reads the activation scales (and the residual)
+    const int c = wg - 1;
+    int acc[2][64];
+#pragma unroll
+    for (int q = 0; q < 2; ++q)
+#pragma unroll
+      for (int i = 0; i < 64; ++i) acc[q][i] = 0;
+    consume_all<kPipelined, (kAblate & 2) != 0>(sm, ktiles, c, acc);
+
+    if ((kAblate & 4) && p.ldo > 0) return;
+    // Both consumers are past their last wgmma: the stage buffers are free.
+    named_barrier(1, 256);
+    epilogue(p, acc, reinterpret_cast<float*>(sm.ptr) + c * (kStagedBytes / 4), n0 + c * 128, m0);
   }
 #endif
 }
@@ -215,7 +424,7 @@ bool wgmma_supported() {
     }
     if (prop.major != 9 || prop.minor != 0) return false;
     cudaFuncAttributes attr{};
-    const bool loads = cudaFuncGetAttributes(&attr, gemm_wgmma_kernel) == cudaSuccess;
+    const bool loads = cudaFuncGetAttributes(&attr, gemm_wgmma_kernel<true>) == cudaSuccess;
     cudaGetLastError();
     return loads;
   }();
@@ -223,9 +432,21 @@ bool wgmma_supported() {
 }
 
 void launch_gemm_wgmma(const Params& p, cudaStream_t stream, bool pdl) {
-  ensure_dynamic_smem(gemm_wgmma_kernel, kSmem);
+  QUAROT_ASSERT(p.a_rows >= p.M && p.a_rows % kBT == 0, "wgmma GEMM: tile rows ", p.a_rows, " for M = ", p.M);
+  static const int variant = [] {
+    const char* v = std::getenv("QUAROT_WGMMA_VARIANT");
+    return v != nullptr ? std::atoi(v) : 1;
+  }();
+  auto* kernel = variant == 0   ? gemm_wgmma_kernel<false>
+                 : variant == 2 ? gemm_wgmma_kernel<false, 1>
+                 : variant == 3 ? gemm_wgmma_kernel<false, 2>
+                 : variant == 4 ? gemm_wgmma_kernel<false, 3>
+                 : variant == 5 ? gemm_wgmma_kernel<false, 4>
+                 : variant == 6 ? gemm_wgmma_kernel<false, 7>
+                                : gemm_wgmma_kernel<true>;
+  ensure_dynamic_smem(kernel, kSmem);
   cudaLaunchConfig_t cfg = {};
-  cfg.gridDim = dim3((p.N + kBN - 1) / kBN, (p.M + kBM - 1) / kBM);
+  cfg.gridDim = dim3((p.N + kBN - 1) / kBN, (p.M + kBT - 1) / kBT);
   cfg.blockDim = dim3(kThreads);
   cfg.dynamicSmemBytes = kSmem;
   cfg.stream = stream;
@@ -234,7 +455,7 @@ void launch_gemm_wgmma(const Params& p, cudaStream_t stream, bool pdl) {
   attr[0].val.programmaticStreamSerializationAllowed = 1;
   cfg.attrs = attr;
   cfg.numAttrs = pdl ? 1 : 0;
-  CUDA_CHECK(cudaLaunchKernelEx(&cfg, gemm_wgmma_kernel, p));
+  CUDA_CHECK(cudaLaunchKernelEx(&cfg, kernel, p));
   CUDA_CHECK_LAUNCH();
 }
 

@@ -173,14 +173,14 @@ __device__ void kmix(float* x, int S, int SP, int K, const uint4* frag, float in
 // Rows are spread over the blocks (each loads the K×K fragments once and keeps
 // them): load (with the first up-to-3 Walsh–Hadamard bits in registers when the
 // inner stride is 1), remaining Walsh–Hadamard bits, K×K mix, then either
-// quantize + pack (packed != null) or write the float result (y != null).
+// quantize into the codes (y == null) or write the float result (y != null).
 // kWide: 512 threads and one a-tile per task, for few rows (latency); otherwise
 // 256 threads, two blocks per SM where registers and shared memory allow, halves
 // of the a-tiles per task (throughput).
 template <typename In, int KT, bool kWide>
-__global__ void __launch_bounds__(kWide ? 512 : kThreads, kWide ? 1 : (KT <= 12 ? 2 : 1))
+__global__ void __launch_bounds__(kWide ? 512 : kThreads, kWide ? 1 : (KT <= 8 ? 2 : 1))
     transform_kernel(const In* __restrict__ x, int64_t ldx, int M, Transform tf, int maxq, float c_over_maxq,
-                     uint8_t* __restrict__ packed, float* __restrict__ scale, float* __restrict__ y) {
+                     ActCodes packed, float* __restrict__ scale, float* __restrict__ y) {
   constexpr int AH = kWide || KT < 2 ? 1 : (KT + 1) / 2;
   gemm::pdl_trigger();  // the GEMM after this kernel may start streaming its weights
   extern __shared__ __align__(16) float row[];
@@ -257,18 +257,17 @@ __global__ void __launch_bounds__(kWide ? 512 : kThreads, kWide ? 1 : (KT <= 12 
     }
     amax = dev::block_max(amax, scratch);
     const float s = dev::sym_scale(amax, c_over_maxq);
-    uint32_t* out = reinterpret_cast<uint32_t*>(packed + int64_t(r) * (n / 2));
     for (int w = threadIdx.x; w < n / 8; w += blockDim.x) {
       float v[8];
       dev::load8(row + ph(8 * w), v);
-      out[w] = dev::pack8_sym(v, s, maxq);
+      dev::store_act_word(packed.data, packed.tile_rows, n / 2, r, w, dev::pack8_sym(v, s, maxq));
     }
     if (threadIdx.x == 0) scale[r] = s;
   }
 }
 
 template <typename In, int KT, bool kWide>
-void launch_kt_variant(const In* x, int64_t ldx, int M, const Transform& tf, int maxq, float c, uint8_t* packed,
+void launch_kt_variant(const In* x, int64_t ldx, int M, const Transform& tf, int maxq, float c, ActCodes packed,
                        float* scale, float* y, cudaStream_t stream) {
   auto* kernel = transform_kernel<In, KT, kWide>;
   const int threads = kWide ? 512 : kThreads;
@@ -285,7 +284,7 @@ void launch_kt_variant(const In* x, int64_t ldx, int M, const Transform& tf, int
 
 // Few rows: one wide block per row, for latency; many rows: narrower blocks, for throughput.
 template <typename In, int KT>
-void launch_kt(const In* x, int64_t ldx, int M, const Transform& tf, int maxq, float c, uint8_t* packed,
+void launch_kt(const In* x, int64_t ldx, int M, const Transform& tf, int maxq, float c, ActCodes packed,
                float* scale, float* y, cudaStream_t stream) {
   if (M <= device_sm_count())
     launch_kt_variant<In, KT, true>(x, ldx, M, tf, maxq, c, packed, scale, y, stream);
@@ -295,7 +294,7 @@ void launch_kt(const In* x, int64_t ldx, int M, const Transform& tf, int maxq, f
 
 template <typename In>
 void launch_transform(const In* x, int64_t ldx, int M, const Transform& tf, const ActQuantSpec* q,
-                      uint8_t* packed, float* scale, float* y, cudaStream_t stream) {
+                      ActCodes packed, float* scale, float* y, cudaStream_t stream) {
   QUAROT_CHECK(tf.n % 32 == 0, "online Hadamard: row length ", tf.n, " must be a multiple of 32");
   QUAROT_CHECK(ldx % 8 == 0, "online Hadamard: input row stride ", ldx, " must be a multiple of 8");
   int maxq = 0;
@@ -305,6 +304,8 @@ void launch_transform(const In* x, int64_t ldx, int M, const Transform& tf, cons
     maxq = (1 << (q->bits - 1)) - 1;
     c = float(q->clip / double(maxq));
   }
+  QUAROT_CHECK(packed.tile_rows == 0 || (packed.tile_rows >= M && packed.tile_rows % 128 == 0),
+               "online Hadamard: tile_rows ", packed.tile_rows, " must be a multiple of 128 and at least M = ", M);
   if (M == 0) return;
   const int KT = tf.K == 1 ? 0 : (tf.K + 15) / 16;
 #define QUAROT_KT_CASE(N) \
@@ -346,7 +347,7 @@ Transform heads_transform(const HadamardDevice& had, int head_dim) {
 // two >= 8) goes to the generic kernel (generic_quant.cu).
 template <typename In>
 void dispatch(const In* x, int64_t ldx, int M, const HadamardDevice& had, int head_dim, const ActQuantSpec* q,
-              int packed_cols, uint8_t* packed, float* scale, float* y, cudaStream_t stream) {
+              int packed_cols, ActCodes packed, float* scale, float* y, cudaStream_t stream) {
   QUAROT_CHECK(had.n() >= 1, "online Hadamard: no transform (size 0)");
   QUAROT_CHECK(head_dim >= 0, "Hadamard across heads: head_dim ", head_dim, " must be positive");
   const int64_t inner = head_dim > 0 ? head_dim : 1, n = had.n() * inner;
@@ -358,6 +359,8 @@ void dispatch(const In* x, int64_t ldx, int M, const HadamardDevice& had, int he
                      scale, y, stream);
     return;
   }
+  QUAROT_CHECK(packed.tile_rows == 0, "online Hadamard: the tiled code layout needs the fast kernel (n ", n,
+               " a multiple of 32, no padding, head_dim a power of two >= 8)");
   int maxq = 0;
   float c = 0.f;
   if (q != nullptr) {
@@ -372,28 +375,28 @@ void dispatch(const In* x, int64_t ldx, int M, const HadamardDevice& had, int he
   tf.inner = int(inner);
   tf.signs = had.signs();
   tf.norm = float(1.0 / std::sqrt(double(had.n())));
-  detail::generic_transform(x, ldx, M, tf, maxq, c, cols, packed, scale, y, stream);
+  detail::generic_transform(x, ldx, M, tf, maxq, c, cols, packed.data, scale, y, stream);
 }
 
 }  // namespace
 
 void hadamard_quant_f32(const float* x, int64_t ldx, int M, const HadamardDevice& had, const ActQuantSpec& q,
-                        uint8_t* packed, float* scale, cudaStream_t stream, int packed_cols) {
+                        ActCodes packed, float* scale, cudaStream_t stream, int packed_cols) {
   dispatch(x, ldx, M, had, 0, &q, packed_cols, packed, scale, nullptr, stream);
 }
 void hadamard_quant_f16(const uint16_t* x, int64_t ldx, int M, const HadamardDevice& had,
-                        const ActQuantSpec& q, uint8_t* packed, float* scale, cudaStream_t stream,
+                        const ActQuantSpec& q, ActCodes packed, float* scale, cudaStream_t stream,
                         int packed_cols) {
   dispatch(x, ldx, M, had, 0, &q, packed_cols, packed, scale, nullptr, stream);
 }
 void heads_hadamard_quant(const float* x, int64_t ldx, int M, int head_dim, const HadamardDevice& had,
-                          const ActQuantSpec& q, uint8_t* packed, float* scale, cudaStream_t stream,
+                          const ActQuantSpec& q, ActCodes packed, float* scale, cudaStream_t stream,
                           int packed_cols) {
   QUAROT_CHECK(head_dim >= 1, "Hadamard across heads: head_dim ", head_dim, " must be positive");
   dispatch(x, ldx, M, had, head_dim, &q, packed_cols, packed, scale, nullptr, stream);
 }
 void heads_hadamard_quant_f16(const uint16_t* x, int64_t ldx, int M, int head_dim, const HadamardDevice& had,
-                              const ActQuantSpec& q, uint8_t* packed, float* scale, cudaStream_t stream,
+                              const ActQuantSpec& q, ActCodes packed, float* scale, cudaStream_t stream,
                               int packed_cols) {
   QUAROT_CHECK(head_dim >= 1, "Hadamard across heads: head_dim ", head_dim, " must be positive");
   dispatch(x, ldx, M, had, head_dim, &q, packed_cols, packed, scale, nullptr, stream);

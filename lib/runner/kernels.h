@@ -21,6 +21,32 @@
 
 namespace quarot::runner {
 
+// ---- activation codes ----------------------------------------------------------
+
+// Where a quantizer writes its codes and where the GEMM reads them. Two layouts:
+// - packed (tile_rows == 0): [M, P/2] bytes as above.
+// - tiles (tile_rows > 0; the input of the wgmma GEMM, see w4a4_act_tile_rows):
+//   one byte per code, holding 16 * code (the int8 the tensor cores multiply; the
+//   GEMM shifts the product back). k-tiles of 128 codes: tile t holds rows
+//   [0, tile_rows) of 128 bytes each, tile after tile, so that the GEMM copies a
+//   block of rows of one k-tile in one bulk transfer. Within a row, the code of
+//   k = 32a + 8b + 2c + h (a, b, c < 4; h < 2) sits at byte 32b + 16h + 4a + c
+//   (the order in which the GEMM's register operand meets the packed weights), and
+//   16-byte chunk i of row r is stored at chunk i ^ (r % 8) (the 128-byte swizzle
+//   the tensor cores read without bank conflicts). Rows past M are never written;
+//   their products land in output rows that are not stored.
+// A plain pointer converts to the packed layout, so packed callers read as before.
+struct ActCodes {
+  uint8_t* data = nullptr;
+  int64_t tile_rows = 0;
+  ActCodes(uint8_t* d) : data(d) {}  // NOLINT(google-explicit-constructor): the packed layout
+  ActCodes(uint8_t* d, int64_t rows) : data(d), tile_rows(rows) {}
+};
+// Bytes of the tiled layout for `cols` codes per row.
+inline size_t act_tiles_bytes(int64_t tile_rows, int64_t cols) {
+  return size_t((cols + 127) / 128) * size_t(tile_rows) * 128;
+}
+
 // ---- activation quantization -------------------------------------------------
 
 struct ActQuantSpec {
@@ -33,13 +59,13 @@ struct ActQuantSpec {
 // feed a GEMM whose K was padded to a multiple of 32 (model.cpp pads the weights
 // alike). K % 32 == 0, P == K and ldx % 8 == 0 take the fast kernels; any other
 // K >= 1 (P even, >= K) a generic one, made for the tiny models.
-void act_quant_f32(const float* x, int64_t ldx, int M, int K, const ActQuantSpec& q, uint8_t* packed,
+void act_quant_f32(const float* x, int64_t ldx, int M, int K, const ActQuantSpec& q, ActCodes codes,
                    float* scale, cudaStream_t stream, int packed_cols = 0);
-void act_quant_f16(const uint16_t* x, int64_t ldx, int M, int K, const ActQuantSpec& q, uint8_t* packed,
+void act_quant_f16(const uint16_t* x, int64_t ldx, int M, int K, const ActQuantSpec& q, ActCodes codes,
                    float* scale, cudaStream_t stream, int packed_cols = 0);
 // RMSNorm (fp32 statistics) times `weight`, then quantized as above.
 void rmsnorm_quant(const float* h, const float* weight, float eps, int M, int K, const ActQuantSpec& q,
-                   uint8_t* packed, float* scale, cudaStream_t stream, int packed_cols = 0);
+                   ActCodes codes, float* scale, cudaStream_t stream, int packed_cols = 0);
 // RMSNorm times `weight`, written as fp16 (the lm_head input).
 void rmsnorm_f16(const float* h, const float* weight, float eps, int M, int K, uint16_t* out,
                  cudaStream_t stream);
@@ -59,7 +85,8 @@ enum class OutMode : int {
 enum class GemmPath : int { Auto = 0, Skinny = 1, Tiled = 2, Wgmma = 3 };
 
 struct GemmArgs {
-  const uint8_t* a = nullptr;       // [M, K/2] packed activation codes
+  const uint8_t* a = nullptr;       // activation codes: packed [M, K/2], or tiles (below)
+  int64_t a_tile_rows = 0;          // > 0: `a` is in the tiled layout of ActCodes (wgmma path)
   const float* a_scale = nullptr;   // [M]
   const uint8_t* w = nullptr;       // [N, K/2] packed weight codes
   const float* w_scale = nullptr;   // [N]
@@ -71,12 +98,22 @@ struct GemmArgs {
 };
 
 // C = A_codes · W_codesᵀ in int32 on INT8 tensor cores, scales in the epilogue.
-// Needs K % 32 == 0, K <= 131072, N % 16 == 0. Auto: skinny for M <= 16, wgmma when
-// the 128x256 tiles fill the GPU (sm_90, unless QUAROT_RUNNER_WGMMA=0), else tiled.
-// Launched with programmatic dependent launch unless QUAROT_RUNNER_PDL=0.
+// Needs K % 32 == 0, K <= 131072, N % 16 == 0. Tiled activations (a_tile_rows > 0)
+// take the wgmma kernel (sm_90); packed ones the skinny kernel for M <= 16 under
+// Auto, else the mma.sync tiled one. Launched with programmatic dependent launch
+// unless QUAROT_RUNNER_PDL=0.
 void w4a4_gemm(const GemmArgs& g, cudaStream_t stream, GemmPath path = GemmPath::Auto);
-// The path Auto picks for M (for benchmarks and notes).
-const char* w4a4_gemm_path_name(int M, int N);
+// The activation layout the caller should quantize into for an M x N x K GEMM: the
+// tiled layout's row count (M rounded up to 128) when the wgmma kernel's 256x128
+// tiles fill the GPU (sm_90, unless QUAROT_RUNNER_WGMMA=0), else 0 (packed).
+int64_t w4a4_act_tile_rows(int M, int N, int K);
+// When w4a4_act_tile_rows picks the wgmma kernel: Auto as described there, Never
+// (also QUAROT_RUNNER_WGMMA=0), Always for any M > 16 on sm_90 (tests: the small
+// models then run the forward through it too).
+enum class WgmmaPolicy : int { Auto = 0, Never = 1, Always = 2 };
+void set_wgmma_policy(WgmmaPolicy policy);
+// The path taken for M x N x K with the layout w4a4_act_tile_rows picks (benchmarks, notes).
+const char* w4a4_gemm_path_name(int M, int N, int K);
 // Whether this GPU runs the wgmma (sm_90a) kernel.
 bool w4a4_wgmma_available();
 
@@ -113,19 +150,19 @@ class HadamardDevice {
 // n % 32 == 0, P == n and ldx % 8 == 0 take the fast tensor-core kernel; other
 // shapes (e.g. n = 172 = 172·2^0) a generic fp32 one, made for the tiny models.
 void hadamard_quant_f32(const float* x, int64_t ldx, int M, const HadamardDevice& had, const ActQuantSpec& q,
-                        uint8_t* packed, float* scale, cudaStream_t stream, int packed_cols = 0);
+                        ActCodes codes, float* scale, cudaStream_t stream, int packed_cols = 0);
 void hadamard_quant_f16(const uint16_t* x, int64_t ldx, int M, const HadamardDevice& had,
-                        const ActQuantSpec& q, uint8_t* packed, float* scale, cudaStream_t stream,
+                        const ActQuantSpec& q, ActCodes codes, float* scale, cudaStream_t stream,
                         int packed_cols = 0);
 // Rows of x viewed as [heads, head_dim]: the Hadamard of size heads (had.n()) across
 // the heads axis for each column, then per-row quantization of the whole row. The
 // fast kernel needs head_dim a power of two >= 8 and heads·head_dim % 32 == 0; other
 // head_dim >= 1 take the generic kernel.
 void heads_hadamard_quant(const float* x, int64_t ldx, int M, int head_dim, const HadamardDevice& had,
-                          const ActQuantSpec& q, uint8_t* packed, float* scale, cudaStream_t stream,
+                          const ActQuantSpec& q, ActCodes codes, float* scale, cudaStream_t stream,
                           int packed_cols = 0);
 void heads_hadamard_quant_f16(const uint16_t* x, int64_t ldx, int M, int head_dim, const HadamardDevice& had,
-                              const ActQuantSpec& q, uint8_t* packed, float* scale, cudaStream_t stream,
+                              const ActQuantSpec& q, ActCodes codes, float* scale, cudaStream_t stream,
                               int packed_cols = 0);
 // The transforms alone, float out (tests): y [M, n or heads*head_dim], row stride = width.
 void hadamard_f32(const float* x, int64_t ldx, int M, const HadamardDevice& had, float* y,

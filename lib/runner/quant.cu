@@ -21,11 +21,12 @@ constexpr int kRowThreads = 256;
 // One block per row, the row held in registers: thread i owns the 8-element chunks
 // i, i + blockDim, ... (CPT of them), read with 16-byte loads. Two block reductions
 // (sum of squares for the norm, absolute maximum), then each chunk becomes one
-// 32-bit word of packed codes.
+// 32-bit word of packed codes (dev::store_act_word: packed or tiled layout).
 template <typename In, bool kNorm, int CPT>
 __global__ void __launch_bounds__(512)
     row_quant_kernel(const In* __restrict__ x, int64_t ldx, const float* __restrict__ norm_w, float eps, int K,
-                     int maxq, float c_over_maxq, uint8_t* __restrict__ packed, float* __restrict__ scale) {
+                     int maxq, float c_over_maxq, uint8_t* __restrict__ codes, int64_t tile_rows,
+                     float* __restrict__ scale) {
   gemm::pdl_trigger();  // the GEMM after this kernel may start streaming its weights
   __shared__ float scratch[32];
   const int r = blockIdx.x, chunks = K / 8;
@@ -66,11 +67,10 @@ __global__ void __launch_bounds__(512)
   }
   amax = dev::block_max(amax, scratch);
   const float s = dev::sym_scale(amax, c_over_maxq);
-  uint32_t* out = reinterpret_cast<uint32_t*>(packed + int64_t(r) * (K / 2));
 #pragma unroll
   for (int i = 0; i < CPT; ++i) {
     const int q = threadIdx.x + i * blockDim.x;
-    if (q < chunks) out[q] = dev::pack8_sym(v[i], s, maxq);
+    if (q < chunks) dev::store_act_word(codes, tile_rows, K / 2, r, q, dev::pack8_sym(v[i], s, maxq));
   }
   if (threadIdx.x == 0) scale[r] = s;
 }
@@ -98,7 +98,7 @@ __global__ void embed_kernel(const __half* __restrict__ table, const int32_t* __
 
 template <typename In, bool kNorm>
 void launch_row_quant(const In* x, int64_t ldx, const float* w, float eps, int M, int K, const ActQuantSpec& q,
-                      uint8_t* packed, float* scale, cudaStream_t stream, int packed_cols) {
+                      ActCodes codes, float* scale, cudaStream_t stream, int packed_cols) {
   const char* what = kNorm ? "rmsnorm_quant" : "act_quant";
   QUAROT_CHECK(q.bits >= 2 && q.bits <= 4, what, ": activation bits must be 2..4 for int4 codes, got ", q.bits);
   QUAROT_CHECK(q.clip > 0 && q.clip <= 1, what, ": clip ratio ", q.clip, " outside (0, 1]");
@@ -108,40 +108,48 @@ void launch_row_quant(const In* x, int64_t ldx, const float* w, float eps, int M
   const float c = float(q.clip / double(maxq));
   if (K % 32 != 0 || cols != K || ldx % 8 != 0) {
     // Shapes the row-in-registers kernel does not take (tiny models, padded GEMM K).
-    detail::generic_row_quant(x, ldx, kNorm ? w : nullptr, eps, M, K, cols, maxq, c, packed, scale, stream);
+    QUAROT_CHECK(codes.tile_rows == 0, what, ": the tiled code layout needs K % 32 == 0 and no padding, got K ",
+                 K, " padded to ", cols);
+    detail::generic_row_quant(x, ldx, kNorm ? w : nullptr, eps, M, K, cols, maxq, c, codes.data, scale, stream);
     return;
   }
+  QUAROT_CHECK(codes.tile_rows == 0 || (codes.tile_rows >= M && codes.tile_rows % 128 == 0), what,
+               ": tile_rows ", codes.tile_rows, " must be a multiple of 128 and at least M = ", M);
   if (M == 0) return;
   const int chunks = K / 8;
-  // Fewest chunks per thread that keep a block within 512 threads.
+  // Few rows: fewest chunks per thread that keep a block within 512 threads (short
+  // chains, for latency). Many rows: up to 4-8 chunks per thread, blocks of ~128+
+  // threads, so that an SM holds 12-16 rows' loads in flight instead of 4 (at
+  // 2048 x 4096 the 512-thread blocks moved ~2 TB/s).
   int cpt = 1;
-  while (cpt < 8 && (chunks + cpt - 1) / cpt > 512) cpt *= 2;
+  const int min_cpt = M >= 4 * device_sm_count() ? std::min(8, std::max(1, chunks / 128)) : 1;
+  while (cpt < 8 && (cpt < min_cpt || (chunks + cpt - 1) / cpt > 512)) cpt *= 2;
   QUAROT_CHECK((chunks + cpt - 1) / cpt <= 512, "act_quant: row length ", K, " is over 32768");
   const int threads = std::max(32, ((chunks + cpt - 1) / cpt + 31) / 32 * 32);
   switch (cpt) {
-    case 1: row_quant_kernel<In, kNorm, 1><<<M, threads, 0, stream>>>(x, ldx, w, eps, K, maxq, c, packed, scale); break;
-    case 2: row_quant_kernel<In, kNorm, 2><<<M, threads, 0, stream>>>(x, ldx, w, eps, K, maxq, c, packed, scale); break;
-    case 4: row_quant_kernel<In, kNorm, 4><<<M, threads, 0, stream>>>(x, ldx, w, eps, K, maxq, c, packed, scale); break;
-    default: row_quant_kernel<In, kNorm, 8><<<M, threads, 0, stream>>>(x, ldx, w, eps, K, maxq, c, packed, scale); break;
+    case 1: row_quant_kernel<In, kNorm, 1><<<M, threads, 0, stream>>>(x, ldx, w, eps, K, maxq, c, codes.data, codes.tile_rows, scale); break;
+    case 2: row_quant_kernel<In, kNorm, 2><<<M, threads, 0, stream>>>(x, ldx, w, eps, K, maxq, c, codes.data, codes.tile_rows, scale); break;
+    case 4: row_quant_kernel<In, kNorm, 4><<<M, threads, 0, stream>>>(x, ldx, w, eps, K, maxq, c, codes.data, codes.tile_rows, scale); break;
+    default: row_quant_kernel<In, kNorm, 8><<<M, threads, 0, stream>>>(x, ldx, w, eps, K, maxq, c, codes.data, codes.tile_rows, scale); break;
   }
   CUDA_CHECK_LAUNCH();
 }
 
 }  // namespace
 
-void act_quant_f32(const float* x, int64_t ldx, int M, int K, const ActQuantSpec& q, uint8_t* packed,
+void act_quant_f32(const float* x, int64_t ldx, int M, int K, const ActQuantSpec& q, ActCodes codes,
                    float* scale, cudaStream_t stream, int packed_cols) {
-  launch_row_quant<float, false>(x, ldx, nullptr, 0.f, M, K, q, packed, scale, stream, packed_cols);
+  launch_row_quant<float, false>(x, ldx, nullptr, 0.f, M, K, q, codes, scale, stream, packed_cols);
 }
 
-void act_quant_f16(const uint16_t* x, int64_t ldx, int M, int K, const ActQuantSpec& q, uint8_t* packed,
+void act_quant_f16(const uint16_t* x, int64_t ldx, int M, int K, const ActQuantSpec& q, ActCodes codes,
                    float* scale, cudaStream_t stream, int packed_cols) {
-  launch_row_quant<uint16_t, false>(x, ldx, nullptr, 0.f, M, K, q, packed, scale, stream, packed_cols);
+  launch_row_quant<uint16_t, false>(x, ldx, nullptr, 0.f, M, K, q, codes, scale, stream, packed_cols);
 }
 
 void rmsnorm_quant(const float* h, const float* weight, float eps, int M, int K, const ActQuantSpec& q,
-                   uint8_t* packed, float* scale, cudaStream_t stream, int packed_cols) {
-  launch_row_quant<float, true>(h, K, weight, eps, M, K, q, packed, scale, stream, packed_cols);
+                   ActCodes codes, float* scale, cudaStream_t stream, int packed_cols) {
+  launch_row_quant<float, true>(h, K, weight, eps, M, K, q, codes, scale, stream, packed_cols);
 }
 
 void rmsnorm_f16(const float* h, const float* weight, float eps, int M, int K, uint16_t* out,

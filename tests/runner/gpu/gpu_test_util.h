@@ -111,6 +111,30 @@ inline int nibble_signed(uint8_t byte, int hi) {
 }
 inline int nibble_unsigned(uint8_t byte, int hi) { return hi ? (byte >> 4) : (byte & 0xF); }
 
+// The tiled activation layout of kernels.h (ActCodes), from its description: byte
+// offset of code k of row r (k = 32a + 8b + 2c + h within a k-tile of 128).
+inline size_t act_tile_offset(int64_t tile_rows, int64_t r, int k) {
+  const int kt = k / 128, kk = k % 128;
+  const int a = kk / 32, b = (kk / 8) % 4, c = (kk / 2) % 4, h = kk % 2;
+  const int pos = 32 * b + 16 * h + 4 * a + c;
+  const int chunk = (pos / 16) ^ int(r % 8);
+  return (size_t(kt) * size_t(tile_rows) + size_t(r)) * 128 + size_t(chunk) * 16 + size_t(pos % 16);
+}
+// Packed codes [M, cols/2] in that layout (16 * code per byte); bytes no code maps to
+// (rows past M, the last tile's columns past cols) get `filler()`.
+template <typename Filler>
+std::vector<uint8_t> act_tiles_from_packed(const std::vector<uint8_t>& packed, int M, int cols, int64_t tile_rows,
+                                           Filler filler) {
+  std::vector<uint8_t> t(size_t((cols + 127) / 128) * size_t(tile_rows) * 128);
+  for (auto& b : t) b = uint8_t(filler());
+  for (int r = 0; r < M; ++r)
+    for (int k = 0; k < cols; ++k) {
+      const int code = nibble_signed(packed[size_t(r) * size_t(cols / 2) + size_t(k / 2)], k & 1);
+      t[act_tile_offset(tile_rows, r, k)] = uint8_t(int8_t(16 * code));
+    }
+  return t;
+}
+
 // Checks one quantized code against the float64 reference q = value / scale: equal
 // to the nearest integer (ties to even, clamped to [lo, hi]), or off by one only when
 // q is within `tie_tol` of a rounding boundary. Returns false on a real mismatch;

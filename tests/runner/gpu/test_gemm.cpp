@@ -53,10 +53,16 @@ double ref_value(const Problem& p, int m, int n, bool bias) {
 void run_case(std::mt19937_64& rng, int M, int N, int K, GemmPath path, bool extreme = false) {
   INFO("M " << M << " N " << N << " K " << K << " path " << int(path));
   const Problem p = make(rng, M, N, K, extreme);
-  auto da = to_device(p.a), dw = to_device(p.w);
+  // The wgmma kernel reads the tiled int8 layout; the bytes no code maps to (rows
+  // past M, columns past K) are random, so that any leak of them into a stored
+  // result shows.
+  const int64_t tile_rows = path == GemmPath::Wgmma ? (M + 127) / 128 * 128 : 0;
+  auto da = to_device(tile_rows > 0 ? act_tiles_from_packed(p.a, M, K, tile_rows, [&] { return rng(); }) : p.a);
+  auto dw = to_device(p.w);
   auto dsa = to_device(p.sa), dsw = to_device(p.sw), dbias = to_device(p.bias);
   GemmArgs g;
   g.a = da.get();
+  g.a_tile_rows = tile_rows;
   g.a_scale = dsa.get();
   g.w = dw.get();
   g.w_scale = dsw.get();
@@ -198,5 +204,20 @@ TEST_CASE("w4a4_gemm wgmma path (sm_90a)", "[gpu][gemm]") {
   run_case(rng, 129, 4112, 256, GemmPath::Wgmma);
   run_case(rng, 256, 256, 11008, GemmPath::Wgmma);
   run_case(rng, 64, 48, 14336, GemmPath::Wgmma, /*extreme=*/true);
-  REQUIRE(std::string(w4a4_gemm_path_name(2048, 4096)) == "wgmma128x256");
+  run_case(rng, 520, 1024, 2048, GemmPath::Wgmma);  // 5 token tiles x 4 channel tiles, 16 k-tiles
+  // Auto takes it where the 256x128 tiles fill the GPU, and only with tiled activations.
+  REQUIRE(std::string(w4a4_gemm_path_name(2048, 4096, 4096)) == "wgmma256x128");
+  REQUIRE(w4a4_act_tile_rows(2048, 4096, 4096) == 2048);
+  REQUIRE(w4a4_act_tile_rows(2001, 4096, 4096) == 2048);
+  REQUIRE(w4a4_act_tile_rows(16, 4096, 4096) == 0);
+  GemmArgs g;
+  g.M = 256;
+  g.N = 256;
+  g.K = 256;
+  g.ldo = 256;
+  REQUIRE_THROWS_WITH(w4a4_gemm(g, nullptr, GemmPath::Wgmma), Catch::Contains("a_tile_rows"));
+  g.a_tile_rows = 256;
+  REQUIRE_THROWS_WITH(w4a4_gemm(g, nullptr, GemmPath::Tiled), Catch::Contains("a_tile_rows"));
+  g.a_tile_rows = 200;
+  REQUIRE_THROWS_WITH(w4a4_gemm(g, nullptr, GemmPath::Wgmma), Catch::Contains("multiple of 128"));
 }

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Builds the CUDA runner's GPU test and benchmark binaries here (the CPU machine has
+# nvcc 13 and cuBLAS; the runner needs no LibTorch on the device) and copies them to
+# the ignored folder .devbin/, which the device tool carries: `scripts/device.sh
+# prebuilt` runs them there without spending device time on a build.
+# usage: scripts/stage_runner_bins.sh [BUILD_DIR]   (default build-cuda)
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+build="${1:-$root/build-cuda}"
+if [[ ! -f "$build/build.ninja" ]]; then
+  cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DQUAROT_CUDA=ON \
+    -DQUAROT_GPU_TESTS=ON -DCMAKE_CUDA_ARCHITECTURES=90 > /dev/null
+fi
+cmake --build "$build" --target test_runner_gpu bench_w4a4 quarot-run
+mkdir -p "$root/.devbin"
+cp "$build/lib/runner/test_runner_gpu" "$build/lib/runner/bench_w4a4" "$build/lib/runner/quarot-run" "$root/.devbin/"
+strip "$root/.devbin/"*
+du -sh "$root/.devbin"
