@@ -61,7 +61,9 @@ step_runner() {
 # The runner is plain CUDA C++ (no LibTorch), so its binaries can be built on the CPU
 # machine with the same nvcc and carried; they need the device's libcudart/libcublas 13.
 step_prebuilt() {
-  local bin="$root/.devbin" py_lib
+  local bin=/tmp/quarot-bin py_lib
+  mkdir -p "$bin"
+  tar -C "$bin" -xJf "$root/.devbin/bins.tar.xz" || return 1
   py_lib=$(python3 -c 'import nvidia.cu13, os; print(os.path.dirname(nvidia.cu13.__file__) + "/lib")' 2>/dev/null || true)
   export LD_LIBRARY_PATH="/usr/local/cuda/lib64:${py_lib}${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
   if ldd "$bin/test_runner_gpu" "$bin/bench_w4a4" | grep -q "not found"; then

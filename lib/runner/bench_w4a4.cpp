@@ -167,7 +167,7 @@ int main(int argc, char** argv) {
       if (sh.online == Online::Rows) had = HadamardDevice(K);
       if (sh.online == Online::Heads) had = HadamardDevice(heads);
       // Enough copies that one rotation's weights + inputs exceed L2 several times.
-      const size_t w4_bytes = size_t(N) * K / 2, bf_bytes = size_t(N) * K * 2;
+      const size_t w4_bytes = w4a4_weight_bytes(N, K), bf_bytes = size_t(N) * K * 2;
       const int rw4 = int(std::clamp<size_t>((size_t(256) << 20) / w4_bytes + 1, 2, 16));
       const int rbf = int(std::clamp<size_t>((size_t(256) << 20) / bf_bytes + 1, 2, 16));
       std::vector<DeviceBuffer<uint8_t>> w4(rw4);

@@ -23,6 +23,13 @@ struct Params {
   int mode;
 };
 
+// Byte of packed weight byte kb (codes 2kb, 2kb + 1) of row n in the GEMM layout
+// (kernels.h, w4a4_tile_weights); ktiles = ceil(K / 128).
+__host__ __device__ __forceinline__ int64_t wtile_offset(int64_t n, int64_t kb, int64_t ktiles) {
+  return ((n >> 5) * ktiles + (kb >> 6)) * 2048 + (n & 31) * 64 + (kb & 63);
+}
+__host__ __device__ __forceinline__ int64_t wtile_ktiles(int64_t K) { return (K + 127) / 128; }
+
 // Programmatic dependent launch: a GEMM may start while the quantization kernel
 // before it still runs; it streams weights, then waits here before touching
 // anything that kernel writes. Without PDL both are no-ops.

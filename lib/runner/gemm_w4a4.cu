@@ -43,24 +43,25 @@ using gemm::word_of;
 
 // ---- skinny ---------------------------------------------------------------------
 
-constexpr int kSkinnyRows = 32;  // output channels per block: two m16 tiles
+constexpr int kSkinnyRows = 32;  // output channels per block: two m16 tiles, one block row of the layout
 
 struct SkinnyLoad {
   uint4 w[2][2];  // [tile][row g, row g + 8]
   uint4 x[2];     // [token tile]
 };
 
+// Rows g, g + 8 of the block's two m16 tiles, bytes 16t..16t+15 of k-step `step`:
+// in the GEMM layout the block's 32 rows x 64 bytes of one step are one 2 KB piece,
+// which each of these four loads covers 512 contiguous bytes of.
 __device__ __forceinline__ void skinny_load_w(SkinnyLoad& L, const Params& p, int n0, int step, int g, int t,
-                                              int kbytes) {
-  const int off = step * 64 + t * 16;
-  const bool kok = off < kbytes;  // kbytes % 16 == 0: a chunk is wholly in or out
+                                              int ktiles) {
+  const bool kok = step < ktiles;  // past K: zeros (the layout's padding covers K..128·ktiles)
+  const uint8_t* blk = p.w + (int64_t(n0 >> 5) * ktiles + step) * 2048 + t * 16;
 #pragma unroll
   for (int i = 0; i < 2; ++i)
 #pragma unroll
-    for (int h = 0; h < 2; ++h) {
-      const int row = n0 + 16 * i + 8 * h + g;
-      L.w[i][h] = (kok && row < p.N) ? dev::ldg_stream(p.w + int64_t(row) * kbytes + off) : make_uint4(0, 0, 0, 0);
-    }
+    for (int h = 0; h < 2; ++h)
+      L.w[i][h] = kok ? dev::ldg_stream(blk + (16 * i + 8 * h + g) * 64) : make_uint4(0, 0, 0, 0);
 }
 
 template <int TT>
@@ -104,7 +105,7 @@ __global__ void __launch_bounds__(WARPS * 32) gemm_skinny_kernel(Params p) {
   __shared__ int red[kSkinnyWarps][kSkinnyRows][16];
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
   const int n0 = blockIdx.x * kSkinnyRows;
-  const int kbytes = p.K / 2, steps = (kbytes + 63) / 64;
+  const int kbytes = p.K / 2, steps = (kbytes + 63) / 64, ktiles = int(gemm::wtile_ktiles(p.K));
 
   int acc[2][2][4];
 #pragma unroll
@@ -117,30 +118,29 @@ __global__ void __launch_bounds__(WARPS * 32) gemm_skinny_kernel(Params p) {
   // The weights do not depend on the kernel before this one: pull this block's
   // rows toward L2 and into registers before waiting for the activations.
   if (threadIdx.x == 0) {
-    const int rows = min(kSkinnyRows, p.N - n0);
-    const uint8_t* src = p.w + int64_t(n0) * kbytes;
-    const uint32_t bytes = uint32_t(rows) * uint32_t(kbytes);
+    const uint8_t* src = p.w + int64_t(n0 >> 5) * ktiles * 2048;  // the block's 32 rows, contiguous
+    const uint32_t bytes = uint32_t(ktiles) * 2048u;
     asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;\n" ::"l"(src), "r"(bytes) : "memory");
   }
   // Three register stages: the loads of two later steps are in flight while one is
   // multiplied (a step past the end loads zeros and is skipped).
   constexpr int W = kSkinnyWarps;
   SkinnyLoad b0, b1, b2;
-  skinny_load_w(b0, p, n0, warp, g, t, kbytes);
-  skinny_load_w(b1, p, n0, warp + W, g, t, kbytes);
+  skinny_load_w(b0, p, n0, warp, g, t, ktiles);
+  skinny_load_w(b1, p, n0, warp + W, g, t, ktiles);
   pdl_wait();
   skinny_load_x<TT>(b0, p, warp, g, t, kbytes);
   skinny_load_x<TT>(b1, p, warp + W, g, t, kbytes);
   for (int step = warp; step < steps; step += 3 * W) {
-    skinny_load_w(b2, p, n0, step + 2 * W, g, t, kbytes);
+    skinny_load_w(b2, p, n0, step + 2 * W, g, t, ktiles);
     skinny_load_x<TT>(b2, p, step + 2 * W, g, t, kbytes);
     skinny_mma<TT>(acc, b0);
     if (step + W >= steps) break;
-    skinny_load_w(b0, p, n0, step + 3 * W, g, t, kbytes);
+    skinny_load_w(b0, p, n0, step + 3 * W, g, t, ktiles);
     skinny_load_x<TT>(b0, p, step + 3 * W, g, t, kbytes);
     skinny_mma<TT>(acc, b1);
     if (step + 2 * W >= steps) break;
-    skinny_load_w(b1, p, n0, step + 4 * W, g, t, kbytes);
+    skinny_load_w(b1, p, n0, step + 4 * W, g, t, ktiles);
     skinny_load_x<TT>(b1, p, step + 4 * W, g, t, kbytes);
     skinny_mma<TT>(acc, b2);
   }
@@ -206,6 +206,7 @@ __global__ void __launch_bounds__(WARPS_M * WARPS_N * 32) gemm_tiled_kernel(Para
   const int wm = warp / WARPS_N, wn = warp % WARPS_N;
   const int m0 = blockIdx.y * BM, n0 = blockIdx.x * BN;
   const int kbytes = p.K / 2, ktiles = (kbytes + kRowBytes - 1) / kRowBytes;
+  const int64_t wkt = gemm::wtile_ktiles(p.K);
 
   // which: 0 both operands, 1 weights only, 2 activations only.
   auto load_stage = [&](int slot, int kt, int which) {
@@ -218,9 +219,12 @@ __global__ void __launch_bounds__(WARPS_M * WARPS_N * 32) gemm_tiled_kernel(Para
       const int r = is_a ? c >> 2 : (c - BM * 4) >> 2, part = c & 3;
       const int kk = kb + part * 16;
       const int grow = (is_a ? m0 : n0) + r;
-      const bool ok = kk < kbytes && grow < (is_a ? p.M : p.N);
-      const uint8_t* base = is_a ? p.a : p.w;
-      const uint8_t* src = ok ? base + int64_t(grow) * kbytes + kk : base;
+      // Weights: the GEMM layout, zero-padded to 32 rows (so rows up to the padded N
+      // read zeros from memory; rows past it are zero-filled here).
+      const bool ok = kk < kbytes && grow < (is_a ? p.M : (p.N + 31) / 32 * 32);
+      const uint8_t* src = !ok ? (is_a ? p.a : p.w)
+                           : is_a ? p.a + int64_t(grow) * kbytes + kk
+                                  : p.w + gemm::wtile_offset(grow, kk, wkt);
       dev::cp_async16((is_a ? sa : sb) + r * kRowBytes + part * 16, src, ok ? 16 : 0);
     }
   };
@@ -368,6 +372,19 @@ bool pdl_enabled() {
   return on;
 }
 }  // namespace detail
+
+size_t w4a4_weight_bytes(int N, int K) {
+  return size_t((int64_t(N) + 31) / 32) * size_t(gemm::wtile_ktiles(K)) * 2048;
+}
+
+void w4a4_tile_weights(const uint8_t* packed, int N, int K, uint8_t* out) {
+  QUAROT_CHECK(N >= 0 && K >= 0 && K % 2 == 0, "w4a4_tile_weights: N = ", N, ", K = ", K, " (K must be even)");
+  std::memset(out, 0, w4a4_weight_bytes(N, K));
+  const int64_t kt = gemm::wtile_ktiles(K), rb = K / 2;
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t kb = 0; kb < rb; kb += 64)
+      std::memcpy(out + gemm::wtile_offset(n, kb, kt), packed + n * rb + kb, size_t(std::min<int64_t>(64, rb - kb)));
+}
 
 int64_t w4a4_act_tile_rows(int M, int N, int K) {
   // 256 channels x 128 tokens per block: below one wave the mma.sync kernels, with

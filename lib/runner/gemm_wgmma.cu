@@ -48,7 +48,6 @@ constexpr int kWBytes = kBN * kWRow;              // 16 KB
 constexpr int kABytes = kBT * 128;                // 16 KB of int8 activations
 constexpr int kStageBytes = kABytes + kWBytes;    // activations first: swizzle atoms are 1024-byte aligned
 constexpr int kThreads = 384;
-constexpr int kWItems = kBN * (kWRow / 16) / 128; // 16-byte weight chunks per producer thread
 constexpr size_t kSmem = size_t(kStages) * kStageBytes + 2 * kStages * sizeof(uint64_t) + 1024;
 
 __device__ __forceinline__ uint32_t smem_addr(const void* p) {
@@ -354,7 +353,7 @@ __global__ void __launch_bounds__(kThreads, 1) gemm_wgmma_kernel(Params p) {
   const int wg = threadIdx.x >> 7, lt = threadIdx.x & 127;
   if (threadIdx.x == 0) {
     for (int s = 0; s < kStages; ++s) {
-      mbar_init(sm.full(s), 128 + 1);  // 128 producers after their copies, + thread 0's expect_tx
+      mbar_init(sm.full(s), 1);        // the producer's expect_tx; the copies complete the transaction
       mbar_init(sm.empty(s), 256);     // both consumer warpgroups
     }
     // The bulk copies (async proxy) complete on these barriers.
@@ -367,32 +366,27 @@ __global__ void __launch_bounds__(kThreads, 1) gemm_wgmma_kernel(Params p) {
 
   if (wg == 0) {
     asm volatile("setmaxnreg.dec.sync.aligned.u32 40;\n" ::: "memory");
-    for (int kt = 0; kt < ktiles; ++kt) {
-      const int s = kt % kStages;
-      {
+    // One thread produces: per k-tile, the block's 8 weight blocks of the GEMM layout
+    // (32 rows x 64 bytes each, 2 KB contiguous) and the activation tile, all bulk
+    // copies counted on the stage's barrier. Weight blocks past the padded N are not
+    // copied: their rows' outputs are never stored.
+    if (lt == 0) {
+      const int64_t wkt = gemm::wtile_ktiles(p.K);
+      const int nblk = min(kBN / 32, (p.N + 31) / 32 - n0 / 32);
+      const uint8_t* wsrc = p.w + int64_t(n0 / 32) * wkt * 2048;
+      for (int kt = 0; kt < ktiles; ++kt) {
+        const int s = kt % kStages;
         if (kt >= kStages) mbar_wait(sm.empty(s), (kt / kStages - 1) & 1);
-        uint8_t* wdst = sm.ptr + s * kStageBytes + kABytes;
-#pragma unroll
-        for (int r = 0; r < ((kAblate & 1) ? 0 : kWItems); ++r) {
-          const int item = lt + 128 * r, row = item >> 2, j = item & 3;
-          const int kk = kt * kWRow + j * 16, grow = n0 + row;
-          const bool ok = kk < kbytes && grow < p.N;  // zeros past N and K: they cancel any activation
-          const uint8_t* src = ok ? p.w + int64_t(grow) * kbytes + kk : p.w;
-          dev::cp_async16(wdst + row * kWRow + j * 16, src, ok ? 16 : 0);
-        }
-        if (lt == 0) {
-          // Weights do not depend on the kernel before this one; the activations do.
-          if (kt == 0) gemm::pdl_wait();
-          mbar_arrive_expect_tx(sm.full(s), kABytes);
-          bulk_copy(sm.base + s * kStageBytes, p.a + (int64_t(kt) * p.a_rows + m0) * 128, kABytes, sm.full(s));
-        }
+        const uint32_t dst = sm.base + s * kStageBytes;
+        mbar_arrive_expect_tx(sm.full(s), kABytes + ((kAblate & 1) ? 0 : nblk * 2048));
+        if (!(kAblate & 1))
+          for (int b = 0; b < nblk; ++b)
+            bulk_copy(dst + kABytes + b * 2048, wsrc + (int64_t(b) * wkt + kt) * 2048, 2048, sm.full(s));
+        // Weights do not depend on the kernel before this one; the activations do.
+        if (kt == 0) gemm::pdl_wait();
+        bulk_copy(dst, p.a + (int64_t(kt) * p.a_rows + m0) * 128, kABytes, sm.full(s));
       }
-      // Arrives on the stage's barrier once this thread's copies above have landed,
-      // without waiting here: the producer runs ahead by up to kStages k-tiles.
-      asm volatile("cp.async.mbarrier.arrive.noinc.shared::cta.b64 [%0];\n" ::"r"(sm.full(s)) : "memory");
     }
-    // Not exiting with copies of its own in flight.
-    dev::cp_async_wait<0>();
   } else {
     asm volatile("setmaxnreg.inc.sync.aligned.u32 232;\n" ::: "memory");
     gemm::pdl_wait();  // the epilogue reads the activation scales (and the residual)

@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <cmath>
+#include <type_traits>
 #include <vector>
 
 #include "lib/core/error.h"
@@ -18,6 +19,7 @@
 #include "lib/runner/device_common.cuh"
 #include "lib/runner/gemm_common.cuh"
 #include "lib/runner/generic_kernels.h"
+#include "lib/runner/hadamard_mix.h"
 #include "lib/runner/kernels.h"
 #include "lib/runner/launch_util.h"
 
@@ -256,11 +258,11 @@ __global__ void __launch_bounds__(kWide ? 512 : kThreads, kWide ? 1 : (KT <= 8 ?
       amax = fmaxf(amax, fabsf(v));
     }
     amax = dev::block_max(amax, scratch);
-    const float s = dev::sym_scale(amax, c_over_maxq);
+    const float s = dev::sym_scale(amax, c_over_maxq), inv = 1.f / s;
     for (int w = threadIdx.x; w < n / 8; w += blockDim.x) {
       float v[8];
       dev::load8(row + ph(8 * w), v);
-      dev::store_act_word(packed.data, packed.tile_rows, n / 2, r, w, dev::pack8_sym(v, s, maxq));
+      dev::store_act_codes(packed.data, packed.tile_rows, n / 2, r, w, dev::quant8_sym(v, s, inv, maxq));
     }
     if (threadIdx.x == 0) scale[r] = s;
   }
@@ -353,6 +355,33 @@ void dispatch(const In* x, int64_t ldx, int M, const HadamardDevice& had, int he
   const int64_t inner = head_dim > 0 ? head_dim : 1, n = had.n() * inner;
   QUAROT_CHECK(n <= INT32_MAX, "online Hadamard: row length ", n, " is too large");
   const int cols = packed_cols > 0 ? packed_cols : int(n);
+  // fp16 rows with a mix matrix of order <= 256: the tensor-core kernel (hadamard_mix.cu).
+  if constexpr (std::is_same_v<In, uint16_t>) {
+    const int A = head_dim > 0 ? int(had.n()) : int(had.mix_rows_order());
+    const int B = head_dim > 0 ? head_dim : 64;
+    const void* frag = head_dim > 0 ? had.mix_full() : had.mix_rows();
+    if (q != nullptr && y == nullptr && frag != nullptr && cols == n &&
+        detail::hadamard_mix_supported(A, B, head_dim == 0, ldx, x)) {
+      QUAROT_CHECK(q->bits >= 2 && q->bits <= 4, "online Hadamard: activation bits must be 2..4, got ", q->bits);
+      QUAROT_CHECK(packed.tile_rows == 0 || (packed.tile_rows >= M && packed.tile_rows % 128 == 0),
+                   "online Hadamard: tile_rows ", packed.tile_rows, " must be a multiple of 128 and at least M = ", M);
+      detail::MixArgs a;
+      a.x = x;
+      a.ldx = ldx;
+      a.M = M;
+      a.A = A;
+      a.B = B;
+      a.fwht = head_dim == 0;
+      a.frag = frag;
+      a.norm = float(1.0 / std::sqrt(double(had.n())));  // across heads: 1/sqrt(heads)
+      a.maxq = (1 << (q->bits - 1)) - 1;
+      a.c_over_maxq = float(q->clip / double(a.maxq));
+      a.codes = packed;
+      a.scale = scale;
+      detail::hadamard_mix_quant(a, stream);
+      return;
+    }
+  }
   const bool fast_inner = head_dim == 0 || (head_dim >= 8 && (head_dim & (head_dim - 1)) == 0);
   if (n % 32 == 0 && cols == n && ldx % 8 == 0 && fast_inner) {
     launch_transform(x, ldx, M, head_dim > 0 ? heads_transform(had, head_dim) : row_transform(had), q, packed,

@@ -84,11 +84,24 @@ enum class OutMode : int {
 };
 enum class GemmPath : int { Auto = 0, Skinny = 1, Tiled = 2, Wgmma = 3 };
 
+// Weights in the GEMM layout. The checkpoint's packed [N, K/2] rows, rearranged at
+// load time into blocks of 32 rows x 128 codes (2 KB, row-major inside: row r of
+// the block at byte 64 r): block (n / 32, k / 128) at byte ((n / 32) KT + k / 128)
+// * 2048, KT = ceil(K / 128), zero codes padding N to a multiple of 32 and K to one
+// of 128. Why: a block is what one k-step of every GEMM kernel reads for 32
+// channels, so the skinny kernel's warps read 2 KB contiguous pieces (the row-major
+// layout gave them 64 bytes of each of 32 rows 2 KB apart, ~2 TB/s) and the wgmma
+// kernel's producer moves a k-tile with 8 bulk copies instead of 2048 16-byte ones.
+// Still 4 bits per weight, the same bytes as on disk plus the padding.
+size_t w4a4_weight_bytes(int N, int K);
+// packed: [N, K/2] bytes (checkpoint layout, K even); out: w4a4_weight_bytes(N, K).
+void w4a4_tile_weights(const uint8_t* packed, int N, int K, uint8_t* out);
+
 struct GemmArgs {
   const uint8_t* a = nullptr;       // activation codes: packed [M, K/2], or tiles (below)
   int64_t a_tile_rows = 0;          // > 0: `a` is in the tiled layout of ActCodes (wgmma path)
   const float* a_scale = nullptr;   // [M]
-  const uint8_t* w = nullptr;       // [N, K/2] packed weight codes
+  const uint8_t* w = nullptr;       // weight codes in the GEMM layout (w4a4_tile_weights)
   const float* w_scale = nullptr;   // [N]
   const float* bias = nullptr;      // [N] or null
   void* out = nullptr;
@@ -137,11 +150,17 @@ class HadamardDevice {
   int m() const { return m_; }
   const void* fragments() const { return frag_.get(); }  // null when K == 1
   const int8_t* signs() const { return signs_.get(); }    // H_K row-major ±1 (generic kernel); null when K == 1
+  // The tensor-core mix kernel's matrices, as mma fragments (null when absent): for
+  // rows, H_K ⊗ S_{2^(m-6)} of order mix_rows_order() = n / 64 (needs m >= 6 and an
+  // order <= 256); across heads, H_n itself (n <= 256).
+  const void* mix_rows() const { return mix_rows_.get(); }
+  int64_t mix_rows_order() const { return mix_rows_order_; }
+  const void* mix_full() const { return mix_full_.get(); }
 
  private:
-  int64_t n_ = 0, K_ = 1;
+  int64_t n_ = 0, K_ = 1, mix_rows_order_ = 0;
   int m_ = 0;
-  DeviceBuffer<uint32_t> frag_;
+  DeviceBuffer<uint32_t> frag_, mix_rows_, mix_full_;
   DeviceBuffer<int8_t> signs_;
 };
 

@@ -95,8 +95,10 @@ void upload_rows(PackedLinear& dst, const std::vector<HostLinear>& parts, int64_
   }
   dst.N = int(rows);
   dst.K = int(in_pad);
-  dst.w.resize(codes.size());
-  dst.w.upload(codes.data(), codes.size());
+  std::vector<uint8_t> tiled(w4a4_weight_bytes(int(rows), int(in_pad)));
+  w4a4_tile_weights(codes.data(), int(rows), int(in_pad), tiled.data());
+  dst.w.resize(tiled.size());
+  dst.w.upload(tiled.data(), tiled.size());
   dst.scale.resize(scale.size());
   dst.scale.upload(scale.data(), scale.size());
   if (any_bias) {

@@ -1,4 +1,4 @@
-// A packed checkpoint on the GPU: int4 weights as they are on disk (q/k/v and
+// A packed checkpoint on the GPU: int4 weights, rearranged into the GEMM layout (q/k/v and
 // gate/up concatenated so each pair of sites is one GEMM), fp16 embeddings and
 // lm_head, norm scales as float.
 #pragma once
@@ -18,7 +18,7 @@ namespace quarot::runner {
 // K is the input size padded to a multiple of 32 (ModelShape::pad32; zero codes in
 // the padding); N counts the rows as uploaded (gate_up: 2 * inter_pad).
 struct PackedLinear {
-  DeviceBuffer<uint8_t> w;    // [N, K/2]
+  DeviceBuffer<uint8_t> w;    // the GEMM layout of [N, K/2] (kernels.h, w4a4_tile_weights)
   DeviceBuffer<float> scale;  // [N]
   DeviceBuffer<float> bias;   // [N] or empty
   int N = 0, K = 0;

@@ -66,11 +66,11 @@ __global__ void __launch_bounds__(512)
     }
   }
   amax = dev::block_max(amax, scratch);
-  const float s = dev::sym_scale(amax, c_over_maxq);
+  const float s = dev::sym_scale(amax, c_over_maxq), inv = 1.f / s;
 #pragma unroll
   for (int i = 0; i < CPT; ++i) {
     const int q = threadIdx.x + i * blockDim.x;
-    if (q < chunks) dev::store_act_word(codes, tile_rows, K / 2, r, q, dev::pack8_sym(v[i], s, maxq));
+    if (q < chunks) dev::store_act_codes(codes, tile_rows, K / 2, r, q, dev::quant8_sym(v[i], s, inv, maxq));
   }
   if (threadIdx.x == 0) scale[r] = s;
 }

@@ -65,15 +65,28 @@ TEST_CASE("quantizers write the tiled code layout of the wgmma GEMM", "[gpu][qua
       check_tiled(M, K,
                   [&](ActCodes c, float* s) { rmsnorm_quant(dx.get(), dw.get(), 1e-5f, M, K, q, c, s, nullptr); });
     }
-    for (int n : {11008, 4096}) {
+    auto f16 = [](const std::vector<float>& v) {
+      std::vector<uint16_t> h(v.size());
+      for (size_t i = 0; i < v.size(); ++i) h[i] = quarot::float_to_fp16(v[i]);
+      return h;
+    };
+    for (int n : {11008, 4096, 14336}) {
       const HadamardDevice had(n);
-      auto dx = to_device(normal(rng, size_t(M) * n, 1.f));
+      const auto x = normal(rng, size_t(M) * n, 1.f);
+      auto dx = to_device(x);
       check_tiled(M, n, [&](ActCodes c, float* s) { hadamard_quant_f32(dx.get(), n, M, had, q, c, s, nullptr); });
+      auto dh = to_device(f16(x));  // the tensor-core mix kernel
+      check_tiled(M, n, [&](ActCodes c, float* s) { hadamard_quant_f16(dh.get(), n, M, had, q, c, s, nullptr); });
     }
     const HadamardDevice heads(32);
-    auto dx = to_device(normal(rng, size_t(M) * 4096, 1.f));
+    const auto x = normal(rng, size_t(M) * 4096, 1.f);
+    auto dx = to_device(x);
     check_tiled(M, 4096,
                 [&](ActCodes c, float* s) { heads_hadamard_quant(dx.get(), 4096, M, 128, heads, q, c, s, nullptr); });
+    auto dh = to_device(f16(x));
+    check_tiled(M, 4096, [&](ActCodes c, float* s) {
+      heads_hadamard_quant_f16(dh.get(), 4096, M, 128, heads, q, c, s, nullptr);
+    });
   }
 }
 

@@ -58,7 +58,9 @@ void run_case(std::mt19937_64& rng, int M, int N, int K, GemmPath path, bool ext
   // result shows.
   const int64_t tile_rows = path == GemmPath::Wgmma ? (M + 127) / 128 * 128 : 0;
   auto da = to_device(tile_rows > 0 ? act_tiles_from_packed(p.a, M, K, tile_rows, [&] { return rng(); }) : p.a);
-  auto dw = to_device(p.w);
+  std::vector<uint8_t> wt(w4a4_weight_bytes(N, K));
+  w4a4_tile_weights(p.w.data(), N, K, wt.data());
+  auto dw = to_device(wt);
   auto dsa = to_device(p.sa), dsw = to_device(p.sw), dbias = to_device(p.bias);
   GemmArgs g;
   g.a = da.get();

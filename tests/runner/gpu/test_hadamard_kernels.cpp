@@ -229,3 +229,57 @@ TEST_CASE("heads_hadamard with small head_dim (stories260K: 8 heads of 8)", "[gp
     check_codes(ref, M, n, to_host(packed), to_host(scale), cols / 2);
   }
 }
+
+TEST_CASE("fp16 rows on the tensor-core mix kernel: rows and heads, few and many rows", "[gpu][hadamard]") {
+  require_gpu();
+  auto rng = rng_for("hadamard_mix");
+  const ActQuantSpec q{4, 0.9};
+  // fp16 inputs (row 0 scaled toward the fp16 maximum, row 1 toward subnormals), the
+  // reference on the same fp16 values; ld > n so that rows do not touch.
+  auto to_f16_rows = [&](const std::vector<float>& x, int M, int n, int ld, std::vector<float>& xr) {
+    std::vector<uint16_t> h(size_t(M) * ld, quarot::float_to_fp16(-7.f));
+    xr.assign(size_t(M) * n, 0.f);
+    for (int r = 0; r < M; ++r)
+      for (int k = 0; k < n; ++k) {
+        const float v = r == 0 ? x[size_t(r) * n + k] / 64.f : x[size_t(r) * n + k];
+        h[size_t(r) * ld + k] = quarot::float_to_fp16(v);
+        xr[size_t(r) * n + k] = quarot::fp16_to_float(h[size_t(r) * ld + k]);
+      }
+    return h;
+  };
+  // 11008 = 172·64 (order 172), 14336 = 28·512 (order 224), 4096 (order 64), 64 (order 1).
+  for (int n : {11008, 14336, 4096, 64}) {
+    const HadamardDevice had(n);
+    REQUIRE(had.mix_rows() != nullptr);
+    for (int M : {1, 5, 300}) {
+      INFO("rows: n = " << n << ", M = " << M);
+      std::vector<float> xr;
+      const int ld = n + 8;
+      auto dh = to_device(to_f16_rows(random_rows(rng, M, n), M, n, ld, xr));
+      const std::vector<double> ref = ref_rows(xr, M, n);
+      DeviceBuffer<uint8_t> packed(size_t(M) * n / 2);
+      DeviceBuffer<float> scale(static_cast<size_t>(M));
+      run_poisoned([&] { hadamard_quant_f16(dh.get(), ld, M, had, q, packed.get(), scale.get(), nullptr); },
+                   {out(packed), out(scale)});
+      check_codes(ref, M, n, to_host(packed), to_host(scale));
+    }
+  }
+  struct Case { int H, D; };
+  for (const Case c : {Case{32, 128}, Case{40, 64}, Case{64, 64}, Case{12, 128}}) {
+    const HadamardDevice had(c.H);
+    REQUIRE(had.mix_full() != nullptr);
+    const int n = c.H * c.D;
+    for (int M : {1, 7, 300}) {  // 7 and 300: partial groups of the several rows a block takes at once
+      INFO("heads " << c.H << " x " << c.D << ", M = " << M);
+      std::vector<float> xr;
+      auto dh = to_device(to_f16_rows(random_rows(rng, M, n), M, n, n, xr));
+      const std::vector<double> ref = ref_heads(xr, M, c.H, c.D);
+      DeviceBuffer<uint8_t> packed(size_t(M) * n / 2);
+      DeviceBuffer<float> scale(static_cast<size_t>(M));
+      run_poisoned(
+          [&] { heads_hadamard_quant_f16(dh.get(), n, M, c.D, had, q, packed.get(), scale.get(), nullptr); },
+          {out(packed), out(scale)});
+      check_codes(ref, M, n, to_host(packed), to_host(scale));
+    }
+  }
+}

@@ -1,0 +1,279 @@
+// Online Hadamard + activation quantization for fp16 rows, on tensor cores, with
+// the mixing matrix held in registers.
+//
+// A row of n = A·B elements is read as A blocks of B. The transform is
+//   y = (I_A ⊗ F_B) · (W_A ⊗ I_B) · x / sqrt(n)
+// with W_A a ±1 matrix and F_B either the B-point Walsh–Hadamard (rows: B = 64,
+// W_A = H_K ⊗ S_{2^(m-6)}, so that the product is H_K ⊗ S_{2^m} = H_n) or the
+// identity (across heads: A = heads, B = head_dim, W_A = H_heads). The mix comes
+// first because it multiplies the fp16 inputs themselves: ±1 times an fp16 value
+// is exact, the products are summed in fp32 on the tensor cores
+// (mma.m16n8k16, fp32 accumulation), and the Walsh–Hadamard part then runs on
+// the fp32 sums in registers. Every sum is as accurate as fp32 arithmetic.
+//
+// Why this kernel (NOTES.md has the numbers): the row-at-a-time kernel of
+// hadamard.cu spends its time in block barriers and shared-memory passes, one row
+// per block, ~22 us for one row of 11008 and ~235 us for 2048 of them. Here:
+// - warp w of a row computes the 16 output blocks a' = 16w.. of that row: W_A's
+//   row tile (KT fragments) stays in its registers for every row it sees;
+// - the input rows stream through a 3-deep cp.async ring while earlier rows are
+//   mixed; the B operand comes from shared memory by ldmatrix.trans (rows padded by
+//   16 bytes so the eight addresses of a matrix fall in distinct banks);
+// - after the mix a thread holds 2·B/8·... outputs whose b index bits are split
+//   between its registers (bits 0, 3-5) and its quad (bits 1-2): the 64-point
+//   Walsh–Hadamard is register butterflies plus two shuffles per value;
+// - the row maximum is a warp reduction plus one exchange between the row's warps;
+//   codes are packed from registers (a byte transpose within each quad) and stored
+//   as whole 32-bit words of 8 codes.
+// One row needs 88 mma per warp for n = 11008 (A = 172, 11 warps), so a single
+// row takes a few microseconds on one SM, and many rows spread over a persistent
+// grid.
+#include <cuda_fp16.h>
+
+#include <algorithm>
+
+#include "lib/core/error.h"
+#include "lib/runner/cuda_check.h"
+#include "lib/runner/device_common.cuh"
+#include "lib/runner/gemm_common.cuh"
+#include "lib/runner/hadamard_mix.h"
+#include "lib/runner/launch_util.h"
+
+namespace quarot::runner::detail {
+namespace {
+
+template <int KT, int NB>
+struct MixCfg {
+  static constexpr int R = KT >= 8 ? 1 : (8 + KT - 1) / KT;  // rows in flight per block step
+  static constexpr int kWarps = KT * R, kThreads = 32 * kWarps;
+  static constexpr int kB = 8 * NB;                           // elements per block
+  static constexpr int kRowStride = kB * 2 + 16;              // bytes per block row in shared memory
+  static constexpr int kRowBytes = 16 * KT * kRowStride;      // one input row, A padded to 16·KT
+  static constexpr int kStages = 3;
+  static constexpr int kSmem = kStages * R * kRowBytes;
+};
+
+__device__ __forceinline__ void ldmatrix_x4_trans(uint32_t (&r)[4], const void* p) {
+  const uint32_t a = static_cast<uint32_t>(__cvta_generic_to_shared(p));
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(a));
+}
+
+// The 8-code word of nibble pairs: lane t of a quad holds byte t of words nb (its
+// codes b = 8nb + 2t, 2t + 1); returns word nb = 4k + t, gathered from the quad.
+template <int NB>
+__device__ __forceinline__ uint32_t quad_word(const uint32_t (&P)[NB / 4], int k, int t, int lane) {
+  const int base = lane & ~3;
+  const uint32_t v0 = __shfl_sync(0xffffffffu, P[k], base), v1 = __shfl_sync(0xffffffffu, P[k], base + 1);
+  const uint32_t v2 = __shfl_sync(0xffffffffu, P[k], base + 2), v3 = __shfl_sync(0xffffffffu, P[k], base + 3);
+  const uint32_t sel = uint32_t(t) | (uint32_t(t + 4) << 4);
+  return __byte_perm(__byte_perm(v0, v1, sel), __byte_perm(v2, v3, sel), 0x5410);
+}
+
+template <int KT, int NB, bool kFwht>
+__global__ void __launch_bounds__(MixCfg<KT, NB>::kThreads, 1)
+    hadamard_mix_kernel(const uint16_t* __restrict__ x, int64_t ldx, int M, int A, const uint4* __restrict__ frag,
+                        float norm, int maxq, float c_over_maxq, ActCodes codes, float* __restrict__ scale) {
+  using C = MixCfg<KT, NB>;
+  gemm::pdl_trigger();  // the GEMM after this kernel may start streaming its weights
+  extern __shared__ __align__(128) uint8_t smem[];
+  __shared__ float red[C::R][KT];
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
+  const int at = warp % KT, slot = warp / KT;
+  const int chunks = A * NB;  // 16-byte chunks of one row
+  const int64_t groups = (int64_t(M) + C::R - 1) / C::R;
+
+  // Zero once: the padding blocks a in [A, 16·KT) are never loaded and must read as
+  // 0, not garbage (0 x NaN would poison the sums).
+  {
+    constexpr int kVec = C::kRowStride / 16;  // uint4 per block row
+    const int pad_rows = 16 * KT - A, per_row = pad_rows * kVec;
+    for (int i = threadIdx.x; i < C::kStages * C::R * per_row; i += C::kThreads) {
+      const int row = i / per_row, j = i % per_row;
+      reinterpret_cast<uint4*>(smem + row * C::kRowBytes + A * C::kRowStride)[j] = make_uint4(0, 0, 0, 0);
+    }
+  }
+  uint4 hf[KT];
+#pragma unroll
+  for (int kt = 0; kt < KT; ++kt) hf[kt] = frag[(at * KT + kt) * 32 + lane];
+  __syncthreads();
+
+  auto load_group = [&](int64_t grp, int buf) {
+    for (int s = 0; s < C::R; ++s) {
+      const int64_t r = grp * C::R + s;
+      if (r >= M) break;
+      const uint16_t* src = x + r * ldx;
+      uint8_t* dst = smem + (buf * C::R + s) * C::kRowBytes;
+      for (int c = threadIdx.x; c < chunks; c += C::kThreads)
+        dev::cp_async16(dst + (c / NB) * C::kRowStride + (c % NB) * 16, src + 8 * c, 16);
+    }
+  };
+#pragma unroll
+  for (int s = 0; s < C::kStages - 1; ++s) {
+    const int64_t grp = blockIdx.x + int64_t(s) * gridDim.x;
+    if (grp < groups) load_group(grp, s);
+    dev::cp_async_commit();
+  }
+
+  for (int step = 0;; ++step) {
+    const int64_t grp = blockIdx.x + int64_t(step) * gridDim.x;
+    if (grp >= groups) break;
+    dev::cp_async_wait<C::kStages - 2>();
+    __syncthreads();  // this step's rows landed; the buffer refilled below was read one step ago
+    {
+      const int64_t nxt = grp + int64_t(C::kStages - 1) * gridDim.x;
+      if (nxt < groups) load_group(nxt, (step + C::kStages - 1) % C::kStages);
+      dev::cp_async_commit();
+    }
+    const int64_t r = grp * C::R + slot;
+    const uint8_t* rb = smem + ((step % C::kStages) * C::R + slot) * C::kRowBytes;
+
+    // The mix: acc[nb] = rows a' = 16·at + g (+8) x columns b = 8nb + 2t (+1).
+    float acc[NB][4];
+#pragma unroll
+    for (int nb = 0; nb < NB; ++nb)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) acc[nb][e] = 0.f;
+    if (r < M) {
+      // ldmatrix.x4.trans: lanes 0-7 / 8-15 address rows k 0-7 / 8-15 of columns
+      // 16np..16np+7 (the two B registers of n8 tile 2np), lanes 16-31 the same for
+      // columns 16np+8.. (tile 2np+1).
+      const uint8_t* lrow = rb + ((lane & 7) + ((lane >> 3) & 1) * 8) * C::kRowStride + (lane >> 4) * 16;
+#pragma unroll
+      for (int kt = 0; kt < KT; ++kt)
+#pragma unroll
+        for (int np = 0; np < NB / 2; ++np) {
+          uint32_t b[4];
+          ldmatrix_x4_trans(b, lrow + kt * 16 * C::kRowStride + np * 32);
+          dev::mma_f16_16816(acc[2 * np], hf[kt], b[0], b[1]);
+          dev::mma_f16_16816(acc[2 * np + 1], hf[kt], b[2], b[3]);
+        }
+    }
+    if (kFwht) {
+      static_assert(!kFwht || NB == 8, "the 64-point Walsh–Hadamard maps b bits to e, t, nb");
+#pragma unroll
+      for (int nb = 0; nb < NB; ++nb)
+#pragma unroll
+        for (int h = 0; h < 2; ++h) {  // b bit 0: the thread's pair
+          const float u = acc[nb][2 * h], v = acc[nb][2 * h + 1];
+          acc[nb][2 * h] = u + v;
+          acc[nb][2 * h + 1] = u - v;
+        }
+#pragma unroll
+      for (int mask = 1; mask <= 2; mask <<= 1)  // b bits 1, 2: the quad
+#pragma unroll
+        for (int nb = 0; nb < NB; ++nb)
+#pragma unroll
+          for (int e = 0; e < 4; ++e) {
+            const float o = __shfl_xor_sync(0xffffffffu, acc[nb][e], mask);
+            acc[nb][e] = (t & mask) ? o - acc[nb][e] : acc[nb][e] + o;
+          }
+#pragma unroll
+      for (int hb = 1; hb < NB; hb <<= 1)  // b bits 3-5: across the thread's tiles
+#pragma unroll
+        for (int nb = 0; nb < NB; ++nb)
+          if ((nb & hb) == 0)
+#pragma unroll
+            for (int e = 0; e < 4; ++e) {
+              const float u = acc[nb][e], v = acc[nb + hb][e];
+              acc[nb][e] = u + v;
+              acc[nb + hb][e] = u - v;
+            }
+    }
+    float amax = 0.f;
+#pragma unroll
+    for (int nb = 0; nb < NB; ++nb)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        acc[nb][e] *= norm;
+        amax = fmaxf(amax, fabsf(acc[nb][e]));  // padded rows a' >= A are exactly 0
+      }
+    amax = dev::warp_max(amax);
+    if (lane == 0) red[slot][at] = amax;
+    __syncthreads();
+    if (r >= M) continue;
+    amax = 0.f;
+#pragma unroll
+    for (int i = 0; i < KT; ++i) amax = fmaxf(amax, red[slot][i]);
+    const float s = dev::sym_scale(amax, c_over_maxq);
+    const float inv = 1.f / s;
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      const int ap = 16 * at + g + 8 * h;
+      // P[k] byte j = the codes of b = 8(4k + j) + 2t, + 1 as a packed byte.
+      const float lo = float(-(maxq + 1)), hi = float(maxq);
+      uint32_t P[NB / 4];
+#pragma unroll
+      for (int k = 0; k < NB / 4; ++k) {
+        uint32_t e[4], o[4];
+#pragma unroll
+        for (int j = 0; j < 4; ++j) {
+          e[j] = dev::sym_round_bits(acc[4 * k + j][2 * h], s, inv, lo, hi);
+          o[j] = dev::sym_round_bits(acc[4 * k + j][2 * h + 1], s, inv, lo, hi);
+        }
+        dev::Codes8 c;
+        c.even = __byte_perm(__byte_perm(e[0], e[1], 0x0040), __byte_perm(e[2], e[3], 0x0040), 0x5410);
+        c.odd = __byte_perm(__byte_perm(o[0], o[1], 0x0040), __byte_perm(o[2], o[3], 0x0040), 0x5410);
+        P[k] = dev::packed_word(c);
+      }
+#pragma unroll
+      for (int k = 0; k < NB / 4; ++k) {
+        const uint32_t w = quad_word<NB>(P, k, t, lane);
+        if (ap < A) dev::store_act_word(codes.data, codes.tile_rows, int64_t(A) * C::kB / 2, r, ap * NB + 4 * k + t, w);
+      }
+    }
+    if (at == 0 && lane == 0) scale[r] = s;
+  }
+}
+
+template <int KT, int NB, bool kFwht>
+void launch(const MixArgs& a, cudaStream_t stream) {
+  using C = MixCfg<KT, NB>;
+  auto* kernel = hadamard_mix_kernel<KT, NB, kFwht>;
+  ensure_dynamic_smem(kernel, C::kSmem);
+  int per_sm = 0;
+  CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, C::kThreads, C::kSmem));
+  QUAROT_ASSERT(per_sm > 0, "hadamard_mix: no block fits an SM (KT ", KT, ", NB ", NB, ")");
+  const int64_t groups = (int64_t(a.M) + C::R - 1) / C::R;
+  const int grid = int(std::min<int64_t>(groups, int64_t(per_sm) * device_sm_count()));
+  kernel<<<grid, C::kThreads, C::kSmem, stream>>>(a.x, a.ldx, a.M, a.A, static_cast<const uint4*>(a.frag), a.norm,
+                                                   a.maxq, a.c_over_maxq, a.codes, a.scale);
+  CUDA_CHECK_LAUNCH();
+}
+
+template <int NB, bool kFwht>
+void launch_kt(const MixArgs& a, cudaStream_t stream) {
+  switch ((a.A + 15) / 16) {
+#define QUAROT_MIX_CASE(N) \
+  case N: launch<N, NB, kFwht>(a, stream); break;
+    QUAROT_MIX_CASE(1) QUAROT_MIX_CASE(2) QUAROT_MIX_CASE(3) QUAROT_MIX_CASE(4) QUAROT_MIX_CASE(5)
+    QUAROT_MIX_CASE(6) QUAROT_MIX_CASE(7) QUAROT_MIX_CASE(8) QUAROT_MIX_CASE(9) QUAROT_MIX_CASE(10)
+    QUAROT_MIX_CASE(11) QUAROT_MIX_CASE(12) QUAROT_MIX_CASE(13) QUAROT_MIX_CASE(14) QUAROT_MIX_CASE(15)
+    QUAROT_MIX_CASE(16)
+#undef QUAROT_MIX_CASE
+    default: QUAROT_FAIL("hadamard_mix: order ", a.A, " > 256");
+  }
+}
+
+}  // namespace
+
+bool hadamard_mix_supported(int A, int B, bool fwht, int64_t ldx, const void* x) {
+  const bool shape = fwht ? B == 64 : (B == 64 || B == 128);
+  return A >= 1 && A <= 256 && shape && ldx % 8 == 0 && (reinterpret_cast<uintptr_t>(x) & 15) == 0;
+}
+
+void hadamard_mix_quant(const MixArgs& a, cudaStream_t stream) {
+  QUAROT_ASSERT(hadamard_mix_supported(a.A, a.B, a.fwht, a.ldx, a.x), "hadamard_mix: unsupported shape A ",
+                         a.A, " B ", a.B);
+  if (a.M == 0) return;
+  if (a.fwht) {
+    launch_kt<8, true>(a, stream);
+  } else if (a.B == 64) {
+    launch_kt<8, false>(a, stream);
+  } else {
+    launch_kt<16, false>(a, stream);
+  }
+}
+
+}  // namespace quarot::runner::detail

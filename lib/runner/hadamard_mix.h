@@ -1,0 +1,30 @@
+// The tensor-core online Hadamard + quantization of fp16 rows (hadamard_mix.cu),
+// used by hadamard.cu's dispatch for the shapes it takes.
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+#include "lib/runner/kernels.h"
+
+namespace quarot::runner::detail {
+
+struct MixArgs {
+  const uint16_t* x = nullptr;  // fp16 rows
+  int64_t ldx = 0;
+  int M = 0;
+  int A = 0, B = 0;             // row = A blocks of B elements
+  bool fwht = false;            // then a B-point Walsh–Hadamard after the mix (B = 64)
+  const void* frag = nullptr;   // the A×A mix matrix as mma fragments (HadamardDevice::mix_rows/mix_full)
+  float norm = 0.f;             // 1 / sqrt(A·B)
+  int maxq = 0;
+  float c_over_maxq = 0.f;
+  ActCodes codes{nullptr};
+  float* scale = nullptr;
+};
+
+bool hadamard_mix_supported(int A, int B, bool fwht, int64_t ldx, const void* x);
+void hadamard_mix_quant(const MixArgs& a, cudaStream_t stream);
+
+}  // namespace quarot::runner::detail
