@@ -7,6 +7,9 @@
 #   scripts/device.sh pipeline wikillama-27m and stories260K end to end on CUDA -> $OUT/pipeline.log
 #   scripts/device.sh bench    the W4A4 linear vs cuBLAS BF16 benchmark -> $OUT/bench.log
 #   scripts/device.sh runner   only the runner: build, GPU tests, benchmark (quick kernel work)
+#   scripts/device.sh runner_ppl  the prebuilt quarot-run on packed checkpoints staged by
+#                              scripts/stage_runner_ppl.sh (.stage-ppl/, carried), and the
+#                              transformers bf16 baseline on the same ids -> $OUT/runner_ppl.log
 #   scripts/device.sh prebuilt the runner's GPU tests and benchmark from binaries built on the
 #                              CPU machine (scripts/stage_runner_bins.sh -> .devbin/, carried):
 #                              no build on the device; falls back to `runner` if they do not load
@@ -29,21 +32,8 @@ step_golden() {
   tar -C /tmp -czf "$OUT/golden.tar.gz" golden
 }
 
-step_build() {
-  mkdir -p "$stage/include"
-  [[ -d "$stage/include/nlohmann" ]] || tar -C "$stage/include" -xJf "$stage/headers.tar.xz"
-  local torch_prefix
-  torch_prefix=$(python3 -c 'import torch; print(torch.utils.cmake_prefix_path)')
-  cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release \
-    -DCMAKE_PREFIX_PATH="$torch_prefix" -DQUAROT_EXTRA_INCLUDE="$stage/include;$stage/include/eigen3" \
-    -DQUAROT_CUDA=ON -DQUAROT_GPU_TESTS=ON -DCMAKE_CUDA_ARCHITECTURES=90 2>&1 | tee "$OUT/configure.log" | tail -5
-  cmake --build "$build" -j "$(nproc)" -- -k 0 2>&1 | tee "$OUT/build.log" | grep -E "error|warning: unused|FAILED" | head -40
-  return "${PIPESTATUS[0]}"
-}
-
-# The runner alone (no LibTorch targets): build, its GPU tests, the GEMM benchmark.
-# QUAROT_TEST_FILTER / QUAROT_BENCH_ARGS narrow them (Catch2 tags, bench_w4a4 flags).
-step_runner() {
+# Configure build-device/ against the Python environment's LibTorch and CUDA.
+configure() {
   mkdir -p "$stage/include"
   [[ -d "$stage/include/nlohmann" ]] || tar -C "$stage/include" -xJf "$stage/headers.tar.xz"
   local torch_prefix
@@ -51,6 +41,21 @@ step_runner() {
   cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release \
     -DCMAKE_PREFIX_PATH="$torch_prefix" -DQUAROT_EXTRA_INCLUDE="$stage/include;$stage/include/eigen3" \
     -DQUAROT_CUDA=ON -DQUAROT_GPU_TESTS=ON -DCMAKE_CUDA_ARCHITECTURES=90 > "$OUT/configure.log" 2>&1
+  local rc=$?
+  tail -5 "$OUT/configure.log"
+  return $rc
+}
+
+step_build() {
+  configure || return 1
+  cmake --build "$build" -j "$(nproc)" -- -k 0 2>&1 | tee "$OUT/build.log" | grep -E "error|warning: unused|FAILED" | head -40
+  return "${PIPESTATUS[0]}"
+}
+
+# The runner alone (no LibTorch targets): build, its GPU tests, the GEMM benchmark.
+# QUAROT_TEST_FILTER / QUAROT_BENCH_ARGS narrow them (Catch2 tags, bench_w4a4 flags).
+step_runner() {
+  configure || return 1
   cmake --build "$build" -j "$(nproc)" --target test_runner_gpu bench_w4a4 quarot-run 2>&1 | tee "$OUT/build.log" |
     grep -E "error|FAILED" | head -40
   [[ ${PIPESTATUS[0]} -eq 0 ]] || return 1
@@ -74,6 +79,24 @@ step_prebuilt() {
   fi
   "$bin/test_runner_gpu" ${QUAROT_TEST_FILTER:-} 2>&1 | tee "$OUT/runner_test.log" | tail -25
   "$bin/bench_w4a4" ${QUAROT_BENCH_ARGS:-} 2>&1 | tee "$OUT/bench.log"
+}
+
+# Perplexity passes of the CUDA runner on the packed checkpoints in .stage-ppl/<name>/
+# (with ids.bin and seqlen next to them), then transformers in bf16 over the same ids
+# (config-only models get random weights: speed and memory depend on the shapes only).
+step_runner_ppl() {
+  local bin=/tmp/quarot-bin
+  [[ -x "$bin/quarot-run" ]] || { mkdir -p "$bin" && tar -C "$bin" -xJf "$root/.devbin/bins.tar.xz"; } || return 1
+  export LD_LIBRARY_PATH="/usr/local/cuda/lib64${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+  for d in "$root"/.stage-ppl/*/; do
+    local name seqlen
+    name=$(basename "$d")
+    seqlen=$(cat "$d/seqlen")
+    echo "== $name: CUDA INT4 runner (seqlen $seqlen)"
+    "$bin/quarot-run" ppl --model "$d/packed" --ids "$d/ids.bin" --seqlen "$seqlen" --json
+    echo "== $name: transformers bf16 (sdpa)"
+    python3 "$root/scripts/hf_throughput.py" --model "$d/hf" --ids "$d/ids.bin" --seqlen "$seqlen"
+  done 2>&1 | tee "$OUT/runner_ppl.log"
 }
 
 # Nsight Compute on the runner's GEMM and transform kernels (after `runner`).

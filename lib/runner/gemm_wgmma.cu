@@ -1,34 +1,32 @@
 // W4A4 GEMM on Hopper's warpgroup MMA (wgmma, sm_90a), the packed weights taken
-// from registers.
+// from registers. lib/runner/NOTES.md has the measurements behind each choice.
 //
-// Why this shape (lib/runner/NOTES.md has the numbers): the first version unpacked
-// both int4 operands into shared memory in one producer warpgroup, and that
-// unpacking, not the tensor cores, set its speed (~500 TOPS). Here nothing is
-// unpacked in shared memory:
-// - Activations arrive as int8 (16 * code) in the tiled layout of kernels.h: the
-//   quantizer before this kernel wrote them already in the 128-byte-swizzled,
-//   K-major order wgmma reads, so one bulk copy per k-tile moves them in, counted
-//   on the stage's mbarrier. They are wgmma's B operand (N = 128 tokens).
-// - Weights stay packed, 4 bits, in global and shared memory. They are wgmma's A
-//   operand from registers: a consumer thread reads its 16-byte slice of a row
-//   and masks nibbles into int8 fragments (dev::nib_lo/nib_hi, one or two ALU ops
-//   per 4 codes, 16 * code). That fragment order is the permutation of k the
-//   quantizer writes (kernels.h), so the product is 256 * the dot product.
+// Operands. Nothing is unpacked in shared memory (an earlier version unpacked both
+// int4 operands there in one producer warpgroup, and that, not the tensor cores,
+// set its speed: ~500 TOPS):
+// - Activations arrive as int8 (16 * code) in the tiled layout of kernels.h
+//   (ActCodes): the quantizer before this kernel wrote them in the 128-byte
+//   swizzled, K-major order wgmma reads. They are wgmma's B operand (N = 128 tokens).
+// - Weights stay 4-bit, in the GEMM layout of kernels.h (blocks of 32 rows x 128
+//   codes). They are wgmma's A operand from registers: a consumer thread reads its
+//   16 bytes of a row and masks nibbles into int8 fragments (dev::nib_lo/nib_hi,
+//   16 * code), in the permutation of k the quantizer writes, so the product is
+//   256 * the dot product.
 // So D = W · Xᵀ (channels x tokens); the epilogue writes it transposed.
 //
-// Block: 256 channels x 128 tokens, three warpgroups. Warpgroup 0 produces: its
-// threads cp.async the packed weight rows of a k-tile (256 x 64 bytes), thread 0
-// also bulk-copies the activation tile (128 x 128 bytes); a stage's "full" barrier
-// completes when each producer's copies have landed (cp.async.mbarrier.arrive, so
-// that no producer waits for its own copies) and the bulk bytes are in. Warpgroups 1 and 2 each multiply 128 channels (two m64
-// halves) by the 128 tokens: 8 m64n128k32 per k-tile, fragments double-buffered
-// while one consumer unpacks its next fragments the other one's wgmma run.
-// setmaxnreg hands the producer's registers to the consumers (128 accumulators +
-// 32 fragment registers each). Built for sm_90a only (this file has its own
-// -gencode).
+// Block: 256 channels x 128 tokens, three warpgroups. One producer thread
+// bulk-copies each k-tile (the tile's 8 weight blocks of 2 KB and its 16 KB
+// activation tile) into a 5-deep ring of stages, counted on the stage's mbarrier.
+// Warpgroups 1 and 2 each multiply 128 channels (two m64 halves) by the 128
+// tokens: 8 m64n128k32 per k-tile. setmaxnreg hands the producer's registers to
+// the consumers (128 accumulators each). Built for sm_90a only (this file has its
+// own -gencode).
+//
+// A persistent variant (one block per SM walking the tiles, the epilogue handed to
+// the bulk-copy engine so that the next tile's k-loop overlaps it, 4 stages) was
+// 10-35% slower (NOTES.md, history).
 #include <cuda_fp16.h>
 
-#include <cstdlib>
 #include <cstring>
 
 #include "lib/core/error.h"
@@ -36,11 +34,13 @@
 #include "lib/runner/device_common.cuh"
 #include "lib/runner/gemm_common.cuh"
 #include "lib/runner/launch_util.h"
+#include "lib/runner/wgmma_ptx.cuh"
 
 namespace quarot::runner::detail {
 namespace {
 
 using gemm::Params;
+using namespace ptx;
 
 constexpr int kBN = 256, kBT = 128, kStages = 5;
 constexpr int kWRow = 64;                         // packed bytes of one weight row per k-tile (128 codes)
@@ -50,64 +50,6 @@ constexpr int kStageBytes = kABytes + kWBytes;    // activations first: swizzle 
 constexpr int kThreads = 384;
 constexpr size_t kSmem = size_t(kStages) * kStageBytes + 2 * kStages * sizeof(uint64_t) + 1024;
 
-__device__ __forceinline__ uint32_t smem_addr(const void* p) {
-  return static_cast<uint32_t>(__cvta_generic_to_shared(p));
-}
-__device__ __forceinline__ void mbar_init(uint32_t bar, uint32_t count) {
-  asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(bar), "r"(count) : "memory");
-}
-__device__ __forceinline__ void mbar_arrive(uint32_t bar) {
-  asm volatile("{\n.reg .b64 st;\nmbarrier.arrive.shared::cta.b64 st, [%0];\n}\n" ::"r"(bar) : "memory");
-}
-__device__ __forceinline__ void mbar_arrive_expect_tx(uint32_t bar, uint32_t bytes) {
-  asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" ::"r"(bar), "r"(bytes) : "memory");
-}
-__device__ __forceinline__ void mbar_wait(uint32_t bar, uint32_t parity) {
-  uint32_t done = 0;
-  do {
-    asm volatile(
-        "{\n.reg .pred p;\nmbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;\nselp.u32 %0, 1, 0, p;\n}\n"
-        : "=r"(done)
-        : "r"(bar), "r"(parity)
-        : "memory");
-  } while (done == 0);
-}
-// One contiguous global -> shared copy by the TMA unit; its bytes count on `bar`.
-__device__ __forceinline__ void bulk_copy(uint32_t dst, const void* src, uint32_t bytes, uint32_t bar) {
-  asm volatile("cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];\n" ::"r"(dst),
-               "l"(src), "r"(bytes), "r"(bar)
-               : "memory");
-}
-
-// Shared-memory matrix descriptor: K-major, 128-byte swizzle, 8-row groups 1024 bytes apart.
-__device__ __forceinline__ uint64_t desc_sw128(uint32_t addr) {
-  uint64_t d = uint64_t((addr & 0x3FFFF) >> 4);
-  d |= uint64_t(16 >> 4) << 16;    // leading byte offset (unused for swizzled K-major)
-  d |= uint64_t(1024 >> 4) << 32;  // stride byte offset
-  d |= uint64_t(1) << 62;          // 128-byte swizzle
-  return d;
-}
-
-// D[64 x 128] += A[64 x 32] (registers, s8) · B[32 x 128] (shared memory, s8).
-__device__ __forceinline__ void wgmma_m64n128k32_rs(int (&d)[64], const uint32_t (&fr)[2][4], int q,
-                                                    uint64_t desc_b) {
-  const uint32_t(&a)[4] = fr[q];
-#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
-  asm volatile(
-      "{\n.reg .pred p;\nsetp.ne.b32 p, %69, 0;\n"
-      "wgmma.mma_async.sync.aligned.m64n128k32.s32.s8.s8 {%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63}, {%64, %65, %66, %67}, %68, p;\n"
-      "}\n"
-      : "+r"(d[0]), "+r"(d[1]), "+r"(d[2]), "+r"(d[3]), "+r"(d[4]), "+r"(d[5]), "+r"(d[6]), "+r"(d[7]), "+r"(d[8]), "+r"(d[9]), "+r"(d[10]), "+r"(d[11]), "+r"(d[12]), "+r"(d[13]), "+r"(d[14]), "+r"(d[15]), "+r"(d[16]), "+r"(d[17]), "+r"(d[18]), "+r"(d[19]), "+r"(d[20]), "+r"(d[21]), "+r"(d[22]), "+r"(d[23]), "+r"(d[24]), "+r"(d[25]), "+r"(d[26]), "+r"(d[27]), "+r"(d[28]), "+r"(d[29]), "+r"(d[30]), "+r"(d[31]), "+r"(d[32]), "+r"(d[33]), "+r"(d[34]), "+r"(d[35]), "+r"(d[36]), "+r"(d[37]), "+r"(d[38]), "+r"(d[39]), "+r"(d[40]), "+r"(d[41]), "+r"(d[42]), "+r"(d[43]), "+r"(d[44]), "+r"(d[45]), "+r"(d[46]), "+r"(d[47]), "+r"(d[48]), "+r"(d[49]), "+r"(d[50]), "+r"(d[51]), "+r"(d[52]), "+r"(d[53]), "+r"(d[54]), "+r"(d[55]), "+r"(d[56]), "+r"(d[57]), "+r"(d[58]), "+r"(d[59]), "+r"(d[60]), "+r"(d[61]), "+r"(d[62]), "+r"(d[63])
-      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc_b), "r"(1));
-#endif
-}
-
-// Keeps values in their registers up to this point (wgmma reads them asynchronously).
-template <int N>
-__device__ __forceinline__ void fence_regs(int (&d)[N]) {
-#pragma unroll
-  for (int i = 0; i < N; ++i) asm volatile("" : "+r"(d[i])::"memory");
-}
 struct Smem {
   uint8_t* ptr;    // generic address of stage 0
   uint32_t base;   // its shared address
@@ -116,24 +58,14 @@ struct Smem {
   __device__ uint32_t empty(int s) const { return bars + 8 * (kStages + s); }
 };
 
-// A consumer's weight fragments for k-tile kt (after waiting for its stage):
+// A consumer's weight fragments for k-tile kt, after waiting for its stage:
 // [k32 step][m64 half][register]. Fragment rows g and g + 8 of this warp's 16
 // channels; thread t holds bytes 16t..16t+15 of both, word st of which feeds k32
 // step st.
 using Frags = uint32_t[4][2][4];
-template <bool kNoLoads = false>
 __device__ __forceinline__ void load_frags(const Smem& sm, int kt, int c, Frags& frag) {
   const int s = kt % kStages;
   mbar_wait(sm.full(s), (kt / kStages) & 1);
-  if (kNoLoads) {
-#pragma unroll
-    for (int st = 0; st < 4; ++st)
-#pragma unroll
-      for (int q = 0; q < 2; ++q)
-#pragma unroll
-        for (int i = 0; i < 4; ++i) frag[st][q][i] = 0x10203040u * (st + 1) + kt;
-    return;
-  }
   const int warp = (threadIdx.x >> 5) & 3, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
   const uint8_t* wt = sm.ptr + s * kStageBytes + kABytes;
 #pragma unroll
@@ -152,62 +84,48 @@ __device__ __forceinline__ void load_frags(const Smem& sm, int kt, int c, Frags&
   }
 }
 
-// Issues k-tile kt's 8 wgmma (k32 step x m64 half) as one commit group.
+// k-tile kt's 8 wgmma (k32 step x m64 half) as one commit group.
 __device__ __forceinline__ void issue(const Smem& sm, int kt, const Frags& frag, int (&acc)[2][64]) {
-  asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory");
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+  wgmma_fence();
   const uint32_t act = sm.base + (kt % kStages) * kStageBytes;
 #pragma unroll
   for (int st = 0; st < 4; ++st)
 #pragma unroll
-    for (int q = 0; q < 2; ++q) wgmma_m64n128k32_rs(acc[q], frag[st], q, desc_sw128(act + 32 * st));
-  asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory");
+    for (int q = 0; q < 2; ++q) wgmma_m64n128k32_rs(acc[q], frag[st][q], desc_sw128(act + 32 * st));
+  wgmma_commit();
+#endif
 }
 
-template <int N>
-__device__ __forceinline__ void wgmma_wait() {
-  asm volatile("wgmma.wait_group.sync.aligned %0;\n" ::"n"(N) : "memory");
-}
-
-// The consumer main loop. kPipelined: two fragment buffers, so that the next
-// k-tile's fragments are unpacked while this k-tile's wgmma run (one group kept in
-// flight); otherwise every k-tile waits for its own wgmma to finish and only the
-// other consumer warpgroup keeps the tensor cores busy meanwhile.
-template <bool kPipelined, bool kNoLoads>
+// The consumer's k-loop, two fragment buffers: k-tile kt + 1's fragments are
+// unpacked while kt's wgmma run, one commit group kept in flight; a stage is freed
+// when its group is done. (Waiting for each k-tile's own group before unpacking the
+// next measured 6% slower on 8192 x 4096 x 4096 once the producer was bulk copies.)
 __device__ __forceinline__ void consume_all(const Smem& sm, int ktiles, int c, int (&acc)[2][64]) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
-  if constexpr (!kPipelined) {
-    for (int kt = 0; kt < ktiles; ++kt) {
-      Frags f;
-      load_frags<kNoLoads>(sm, kt, c, f);
-      issue(sm, kt, f, acc);
+  Frags fa, fb;
+  load_frags(sm, 0, c, fa);
+  for (int kt = 0;; kt += 2) {
+    issue(sm, kt, fa, acc);
+    if (kt >= 1) {
+      wgmma_wait<1>();  // k-tile kt - 1 is done: its stage and fb are free
+      mbar_arrive(sm.empty((kt - 1) % kStages));
+    }
+    if (kt + 1 >= ktiles) {
       wgmma_wait<0>();
       mbar_arrive(sm.empty(kt % kStages));
+      break;
     }
-  } else {
-    Frags fa, fb;
-    load_frags<kNoLoads>(sm, 0, c, fa);
-    for (int kt = 0;; kt += 2) {
-      issue(sm, kt, fa, acc);
-      if (kt >= 1) {
-        wgmma_wait<1>();  // k-tile kt - 1 is done: its stage and fb are free
-        mbar_arrive(sm.empty((kt - 1) % kStages));
-      }
-      if (kt + 1 >= ktiles) {
-        wgmma_wait<0>();
-        mbar_arrive(sm.empty(kt % kStages));
-        break;
-      }
-      load_frags<kNoLoads>(sm, kt + 1, c, fb);
-      issue(sm, kt + 1, fb, acc);
-      wgmma_wait<1>();  // k-tile kt is done: its stage and fa are free
-      mbar_arrive(sm.empty(kt % kStages));
-      if (kt + 2 >= ktiles) {
-        wgmma_wait<0>();
-        mbar_arrive(sm.empty((kt + 1) % kStages));
-        break;
-      }
-      load_frags<kNoLoads>(sm, kt + 2, c, fa);
+    load_frags(sm, kt + 1, c, fb);
+    issue(sm, kt + 1, fb, acc);
+    wgmma_wait<1>();  // k-tile kt is done: its stage and fa are free
+    mbar_arrive(sm.empty(kt % kStages));
+    if (kt + 2 >= ktiles) {
+      wgmma_wait<0>();
+      mbar_arrive(sm.empty((kt + 1) % kStages));
+      break;
     }
+    load_frags(sm, kt + 2, c, fa);
   }
   fence_regs(acc[0]);
   fence_regs(acc[1]);
@@ -230,10 +148,6 @@ constexpr int kOutCols = 128;                // staged columns per consumer (64 
 constexpr int kStageStride = kOutCols + 4;   // floats; +4: the staging writes hit 32 distinct banks
 constexpr int kStagedBytes = kBT * kStageStride * 4;
 static_assert(2 * kStagedBytes <= kStages * kStageBytes, "staged outputs must fit in the stage buffers");
-
-__device__ __forceinline__ void named_barrier(int id, int threads) {
-  asm volatile("bar.sync %0, %1;\n" ::"r"(id), "r"(threads) : "memory");
-}
 
 // n_base: this consumer's first channel; m0: the block's first token.
 __device__ __forceinline__ void epilogue(const Params& p, const int (&acc)[2][64], float* stage, int n_base,
@@ -341,9 +255,6 @@ __device__ __forceinline__ void epilogue(const Params& p, const int (&acc)[2][64
   }
 }
 
-// kAblate (timing experiments only, wrong results): bit 0 skips the weight copies,
-// bit 1 the consumers' weight loads from shared memory.
-template <bool kPipelined, int kAblate = 0>
 __global__ void __launch_bounds__(kThreads, 1) gemm_wgmma_kernel(Params p) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
   extern __shared__ uint8_t smem_raw[];
@@ -378,9 +289,8 @@ __global__ void __launch_bounds__(kThreads, 1) gemm_wgmma_kernel(Params p) {
         const int s = kt % kStages;
         if (kt >= kStages) mbar_wait(sm.empty(s), (kt / kStages - 1) & 1);
         const uint32_t dst = sm.base + s * kStageBytes;
-        mbar_arrive_expect_tx(sm.full(s), kABytes + ((kAblate & 1) ? 0 : nblk * 2048));
-        if (!(kAblate & 1))
-          for (int b = 0; b < nblk; ++b)
+        mbar_arrive_expect_tx(sm.full(s), kABytes + nblk * 2048);
+        for (int b = 0; b < nblk; ++b)
             bulk_copy(dst + kABytes + b * 2048, wsrc + (int64_t(b) * wkt + kt) * 2048, 2048, sm.full(s));
         // Weights do not depend on the kernel before this one; the activations do.
         if (kt == 0) gemm::pdl_wait();
@@ -396,9 +306,8 @@ __global__ void __launch_bounds__(kThreads, 1) gemm_wgmma_kernel(Params p) {
     for (int q = 0; q < 2; ++q)
 #pragma unroll
       for (int i = 0; i < 64; ++i) acc[q][i] = 0;
-    consume_all<kPipelined, (kAblate & 2) != 0>(sm, ktiles, c, acc);
+    consume_all(sm, ktiles, c, acc);
 
-    if ((kAblate & 4) && p.ldo > 0) return;
     // Both consumers are past their last wgmma: the stage buffers are free.
     named_barrier(1, 256);
     epilogue(p, acc, reinterpret_cast<float*>(sm.ptr) + c * (kStagedBytes / 4), n0 + c * 128, m0);
@@ -418,7 +327,7 @@ bool wgmma_supported() {
     }
     if (prop.major != 9 || prop.minor != 0) return false;
     cudaFuncAttributes attr{};
-    const bool loads = cudaFuncGetAttributes(&attr, gemm_wgmma_kernel<true>) == cudaSuccess;
+    const bool loads = cudaFuncGetAttributes(&attr, gemm_wgmma_kernel) == cudaSuccess;
     cudaGetLastError();
     return loads;
   }();
@@ -427,17 +336,7 @@ bool wgmma_supported() {
 
 void launch_gemm_wgmma(const Params& p, cudaStream_t stream, bool pdl) {
   QUAROT_ASSERT(p.a_rows >= p.M && p.a_rows % kBT == 0, "wgmma GEMM: tile rows ", p.a_rows, " for M = ", p.M);
-  static const int variant = [] {
-    const char* v = std::getenv("QUAROT_WGMMA_VARIANT");
-    return v != nullptr ? std::atoi(v) : 1;
-  }();
-  auto* kernel = variant == 0   ? gemm_wgmma_kernel<false>
-                 : variant == 2 ? gemm_wgmma_kernel<false, 1>
-                 : variant == 3 ? gemm_wgmma_kernel<false, 2>
-                 : variant == 4 ? gemm_wgmma_kernel<false, 3>
-                 : variant == 5 ? gemm_wgmma_kernel<false, 4>
-                 : variant == 6 ? gemm_wgmma_kernel<false, 7>
-                                : gemm_wgmma_kernel<true>;
+  auto* kernel = gemm_wgmma_kernel;
   ensure_dynamic_smem(kernel, kSmem);
   cudaLaunchConfig_t cfg = {};
   cfg.gridDim = dim3((p.N + kBN - 1) / kBN, (p.M + kBT - 1) / kBT);

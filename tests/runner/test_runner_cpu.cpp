@@ -6,7 +6,9 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <random>
 #include <set>
+#include <utility>
 
 #include "lib/core/error.h"
 #include "lib/runner/kernels.h"
@@ -197,4 +199,32 @@ TEST_CASE("read_token_ids reads int32 little-endian and names bad files", "[runn
   CHECK_THROWS_WITH(quarot::read_token_ids(p), Catch::Contains(p.string()) && Catch::Contains("int32"));
   fs::remove(p);
   CHECK_THROWS_WITH(quarot::read_token_ids(p), Catch::Contains(p.string()));
+}
+
+TEST_CASE("w4a4_tile_weights places every packed byte where kernels.h says, zeros elsewhere", "[runner]") {
+  std::mt19937_64 rng(7);
+  // N and K with and without the padding to 32 rows / 128 codes.
+  for (auto [N, K] : {std::pair{64, 256}, std::pair{48, 96}, std::pair{272, 1376}, std::pair{32, 11008}}) {
+    INFO("N " << N << " K " << K);
+    std::vector<uint8_t> packed(size_t(N) * size_t(K / 2));
+    for (auto& b : packed) b = uint8_t(rng() | 1);  // never 0, so that misplaced zeros show
+    const int64_t KT = (K + 127) / 128;
+    REQUIRE(quarot::runner::w4a4_weight_bytes(N, K) == size_t((N + 31) / 32) * size_t(KT) * 2048);
+    std::vector<uint8_t> tiled(quarot::runner::w4a4_weight_bytes(N, K), 0xEE);
+    quarot::runner::w4a4_tile_weights(packed.data(), N, K, tiled.data());
+    std::vector<char> hit(tiled.size(), 0);
+    for (int64_t n = 0; n < N; ++n)
+      for (int64_t kb = 0; kb < K / 2; ++kb) {
+        // The description in kernels.h: block (n / 32, k / 128) at ((n / 32) KT + k / 128) * 2048,
+        // row n % 32 of it at 64 (n % 32), byte kb % 64 of that row.
+        const size_t at = size_t(((n / 32) * KT + kb / 64) * 2048 + (n % 32) * 64 + kb % 64);
+        REQUIRE(tiled[at] == packed[size_t(n * (K / 2) + kb)]);
+        hit[at] = 1;
+      }
+    size_t stray = 0;
+    for (size_t i = 0; i < tiled.size(); ++i) stray += !hit[i] && tiled[i] != 0;
+    REQUIRE(stray == 0);
+  }
+  std::vector<uint8_t> out(16);
+  REQUIRE_THROWS_WITH(quarot::runner::w4a4_tile_weights(nullptr, 4, 33, out.data()), Catch::Contains("K must be even"));
 }
