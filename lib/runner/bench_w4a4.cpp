@@ -212,7 +212,7 @@ int main(int argc, char** argv) {
           else
             act_quant_f16(x, K, M, K, aq, codes, ascale.get(), stream);
         };
-        auto gemm = [&](int i) {
+        auto args = [&](int i) {
           GemmArgs g;
           g.a = packed.get();
           g.a_tile_rows = tile_rows;
@@ -225,8 +225,9 @@ int main(int argc, char** argv) {
           g.N = N;
           g.K = K;
           g.mode = OutMode::F16;
-          w4a4_gemm(g, stream);
+          return g;
         };
+        auto gemm = [&](int i) { w4a4_gemm(args(i), stream); };
         auto both = [&](int i) {
           quant(i);
           gemm(i);

@@ -6,6 +6,9 @@
 namespace quarot::runner {
 
 void cuda_fail(cudaError_t e, const char* call, const char* file, int line) {
+  // A failed call also sets the runtime's last error; clear it (when it is not a
+  // sticky fault) so that the next, unrelated launch check does not report it again.
+  cudaGetLastError();
   throw CudaError(std::string("CUDA error ") + cudaGetErrorName(e) + " (" + cudaGetErrorString(e) +
                   ") at " + file + ":" + std::to_string(line) + " in " + call);
 }

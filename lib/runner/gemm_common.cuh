@@ -6,6 +6,7 @@
 
 #include <cstdint>
 
+#include "lib/runner/cuda_check.h"
 #include "lib/runner/kernels.h"
 
 namespace quarot::runner::gemm {
@@ -86,9 +87,33 @@ __device__ __forceinline__ void store_swiglu(const Params& p, int m, int n_gate,
 }  // namespace quarot::runner::gemm
 
 namespace quarot::runner::detail {
+// True unless QUAROT_RUNNER_PDL=0.
+bool pdl_enabled();
+}  // namespace quarot::runner::detail
+
+namespace quarot::runner::gemm {
+// Launches `kernel` with programmatic stream serialization when PDL is enabled.
+template <typename Kernel, typename... Args>
+void launch_pdl(Kernel* kernel, dim3 grid, dim3 block, size_t smem, cudaStream_t stream, const Args&... args) {
+  cudaLaunchConfig_t cfg = {};
+  cfg.gridDim = grid;
+  cfg.blockDim = block;
+  cfg.dynamicSmemBytes = smem;
+  cfg.stream = stream;
+  cudaLaunchAttribute attr[1];
+  attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  attr[0].val.programmaticStreamSerializationAllowed = 1;
+  cfg.attrs = attr;
+  cfg.numAttrs = detail::pdl_enabled() ? 1 : 0;
+  CUDA_CHECK(cudaLaunchKernelEx(&cfg, kernel, args...));
+  CUDA_CHECK_LAUNCH();
+}
+}  // namespace quarot::runner::gemm
+
+namespace quarot::runner::detail {
+// gemm_skinny.cu: M <= 16.
+void launch_skinny(const gemm::Params& p, cudaStream_t stream);
 // gemm_wgmma.cu (sm_90a): true when this device runs the wgmma kernel.
 bool wgmma_supported();
 void launch_gemm_wgmma(const gemm::Params& p, cudaStream_t stream, bool pdl);
-// True unless QUAROT_RUNNER_PDL=0.
-bool pdl_enabled();
 }  // namespace quarot::runner::detail

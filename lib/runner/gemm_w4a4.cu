@@ -41,149 +41,6 @@ using gemm::store_pair;
 using gemm::store_swiglu;
 using gemm::word_of;
 
-// ---- skinny ---------------------------------------------------------------------
-
-constexpr int kSkinnyRows = 32;  // output channels per block: two m16 tiles, one block row of the layout
-
-struct SkinnyLoad {
-  uint4 w[2][2];  // [tile][row g, row g + 8]
-  uint4 x[2];     // [token tile]
-};
-
-// Rows g, g + 8 of the block's two m16 tiles, bytes 16t..16t+15 of k-step `step`:
-// in the GEMM layout the block's 32 rows x 64 bytes of one step are one 2 KB piece,
-// which each of these four loads covers 512 contiguous bytes of.
-__device__ __forceinline__ void skinny_load_w(SkinnyLoad& L, const Params& p, int n0, int step, int g, int t,
-                                              int ktiles) {
-  const bool kok = step < ktiles;  // past K: zeros (the layout's padding covers K..128·ktiles)
-  const uint8_t* blk = p.w + (int64_t(n0 >> 5) * ktiles + step) * 2048 + t * 16;
-#pragma unroll
-  for (int i = 0; i < 2; ++i)
-#pragma unroll
-    for (int h = 0; h < 2; ++h)
-      L.w[i][h] = kok ? dev::ldg_stream(blk + (16 * i + 8 * h + g) * 64) : make_uint4(0, 0, 0, 0);
-}
-
-template <int TT>
-__device__ __forceinline__ void skinny_load_x(SkinnyLoad& L, const Params& p, int step, int g, int t, int kbytes) {
-  const int off = step * 64 + t * 16;
-  const bool kok = off < kbytes;
-#pragma unroll
-  for (int j = 0; j < TT; ++j) {
-    const int tok = 8 * j + g;
-    L.x[j] = (kok && tok < p.M) ? __ldg(reinterpret_cast<const uint4*>(p.a + int64_t(tok) * kbytes + off))
-                                : make_uint4(0, 0, 0, 0);
-  }
-}
-
-template <int TT>
-__device__ __forceinline__ void skinny_mma(int (&acc)[2][2][4], const SkinnyLoad& L) {
-#pragma unroll
-  for (int c = 0; c < 4; ++c) {
-    uint32_t b[2][2];
-#pragma unroll
-    for (int j = 0; j < TT; ++j) {
-      const uint32_t xw = word_of(L.x[j], c);
-      b[j][0] = nib_lo(xw);
-      b[j][1] = nib_hi(xw);
-    }
-#pragma unroll
-    for (int i = 0; i < 2; ++i) {
-      const uint32_t w0 = word_of(L.w[i][0], c), w1 = word_of(L.w[i][1], c);
-      const uint32_t a0 = nib_lo(w0), a1 = nib_lo(w1), a2 = nib_hi(w0), a3 = nib_hi(w1);
-#pragma unroll
-      for (int j = 0; j < TT; ++j) dev::mma_s8_16832(acc[i][j], a0, a1, a2, a3, b[j][0], b[j][1]);
-    }
-  }
-}
-
-// TT token tiles of 8 (M <= 8 * TT); WARPS warps split K (16 when the grid is a
-// single wave, to shorten each warp's chain of loads; 8 otherwise).
-template <int TT, int WARPS>
-__global__ void __launch_bounds__(WARPS * 32) gemm_skinny_kernel(Params p) {
-  constexpr int kSkinnyWarps = WARPS;
-  __shared__ int red[kSkinnyWarps][kSkinnyRows][16];
-  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
-  const int n0 = blockIdx.x * kSkinnyRows;
-  const int kbytes = p.K / 2, steps = (kbytes + 63) / 64, ktiles = int(gemm::wtile_ktiles(p.K));
-
-  int acc[2][2][4];
-#pragma unroll
-  for (int i = 0; i < 2; ++i)
-#pragma unroll
-    for (int j = 0; j < 2; ++j)
-#pragma unroll
-      for (int e = 0; e < 4; ++e) acc[i][j][e] = 0;
-
-  // The weights do not depend on the kernel before this one: pull this block's
-  // rows toward L2 and into registers before waiting for the activations.
-  if (threadIdx.x == 0) {
-    const uint8_t* src = p.w + int64_t(n0 >> 5) * ktiles * 2048;  // the block's 32 rows, contiguous
-    const uint32_t bytes = uint32_t(ktiles) * 2048u;
-    asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;\n" ::"l"(src), "r"(bytes) : "memory");
-  }
-  // Three register stages: the loads of two later steps are in flight while one is
-  // multiplied (a step past the end loads zeros and is skipped).
-  constexpr int W = kSkinnyWarps;
-  SkinnyLoad b0, b1, b2;
-  skinny_load_w(b0, p, n0, warp, g, t, ktiles);
-  skinny_load_w(b1, p, n0, warp + W, g, t, ktiles);
-  pdl_wait();
-  skinny_load_x<TT>(b0, p, warp, g, t, kbytes);
-  skinny_load_x<TT>(b1, p, warp + W, g, t, kbytes);
-  for (int step = warp; step < steps; step += 3 * W) {
-    skinny_load_w(b2, p, n0, step + 2 * W, g, t, ktiles);
-    skinny_load_x<TT>(b2, p, step + 2 * W, g, t, kbytes);
-    skinny_mma<TT>(acc, b0);
-    if (step + W >= steps) break;
-    skinny_load_w(b0, p, n0, step + 3 * W, g, t, ktiles);
-    skinny_load_x<TT>(b0, p, step + 3 * W, g, t, kbytes);
-    skinny_mma<TT>(acc, b1);
-    if (step + 2 * W >= steps) break;
-    skinny_load_w(b1, p, n0, step + 4 * W, g, t, ktiles);
-    skinny_load_x<TT>(b1, p, step + 4 * W, g, t, kbytes);
-    skinny_mma<TT>(acc, b2);
-  }
-
-  // C fragment: c0/c1 = (channel g, tokens 2t, 2t+1), c2/c3 = channel g + 8.
-#pragma unroll
-  for (int i = 0; i < 2; ++i)
-#pragma unroll
-    for (int j = 0; j < 2; ++j) {
-      if (j >= TT) continue;
-      const int ch = 16 * i + g, tok = 8 * j + 2 * t;
-      red[warp][ch][tok] = acc[i][j][0];
-      red[warp][ch][tok + 1] = acc[i][j][1];
-      red[warp][ch + 8][tok] = acc[i][j][2];
-      red[warp][ch + 8][tok + 1] = acc[i][j][3];
-    }
-  __syncthreads();
-  constexpr int kTok = 8 * TT;
-  if (p.mode == int(OutMode::SwiGLU)) {
-    for (int idx = threadIdx.x; idx < (kSkinnyRows / 2) * kTok; idx += blockDim.x) {
-      const int gi = idx / kTok, tok = idx % kTok;
-      const int ch = (gi / 8) * 16 + (gi % 8);  // gate channel; its up channel is ch + 8
-      if (tok >= p.M || n0 + ch >= p.N) continue;
-      int sg = 0, su = 0;
-#pragma unroll
-      for (int w = 0; w < kSkinnyWarps; ++w) {
-        sg += red[w][ch][tok];
-        su += red[w][ch + 8][tok];
-      }
-      store_swiglu(p, tok, n0 + ch, sg, su);
-    }
-  } else {
-    for (int idx = threadIdx.x; idx < kSkinnyRows * kTok; idx += blockDim.x) {
-      const int ch = idx / kTok, tok = idx % kTok;
-      if (tok >= p.M || n0 + ch >= p.N) continue;
-      int s = 0;
-#pragma unroll
-      for (int w = 0; w < kSkinnyWarps; ++w) s += red[w][ch][tok];
-      store_one(p, tok, n0 + ch, s);
-    }
-  }
-}
-
 // ---- tiled ----------------------------------------------------------------------
 
 constexpr int kRowBytes = 64;  // BK = 128 int4 elements per stage
@@ -313,30 +170,13 @@ __global__ void __launch_bounds__(WARPS_M * WARPS_N * 32) gemm_tiled_kernel(Para
   }
 }
 
-// Launches `kernel` with programmatic stream serialization when PDL is enabled.
-template <typename Kernel>
-void launch(Kernel* kernel, dim3 grid, dim3 block, size_t smem, cudaStream_t stream, const Params& p) {
-  cudaLaunchConfig_t cfg = {};
-  cfg.gridDim = grid;
-  cfg.blockDim = block;
-  cfg.dynamicSmemBytes = smem;
-  cfg.stream = stream;
-  cudaLaunchAttribute attr[1];
-  attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-  attr[0].val.programmaticStreamSerializationAllowed = 1;
-  cfg.attrs = attr;
-  cfg.numAttrs = detail::pdl_enabled() ? 1 : 0;
-  CUDA_CHECK(cudaLaunchKernelEx(&cfg, kernel, p));
-  CUDA_CHECK_LAUNCH();
-}
-
 template <int BM, int BN, int WARPS_M, int WARPS_N, int STAGES>
 void launch_tiled(const Params& p, cudaStream_t stream) {
   using C = TiledConfig<BM, BN, WARPS_M, WARPS_N, STAGES>;
   auto* kernel = gemm_tiled_kernel<BM, BN, WARPS_M, WARPS_N, STAGES>;
   ensure_dynamic_smem(kernel, C::kSmem);
   const dim3 grid((p.N + BN - 1) / BN, (p.M + BM - 1) / BM);
-  launch(kernel, grid, dim3(C::kThreads), C::kSmem, stream, p);
+  gemm::launch_pdl(kernel, grid, dim3(C::kThreads), C::kSmem, stream, p);
 }
 
 enum class TileChoice { Skinny, T128x128, T64x128, T64x64 };
@@ -434,22 +274,7 @@ void w4a4_gemm(const GemmArgs& g, cudaStream_t stream, GemmPath path) {
     return;
   }
   switch (choose(g.M, g.N, path)) {
-    case TileChoice::Skinny: {
-      const dim3 grid((g.N + kSkinnyRows - 1) / kSkinnyRows);
-      const bool one_wave = int64_t(grid.x) <= device_sm_count();
-      if (g.M <= 8) {
-        if (one_wave)
-          launch(gemm_skinny_kernel<1, 16>, grid, dim3(16 * 32), 0, stream, p);
-        else
-          launch(gemm_skinny_kernel<1, 8>, grid, dim3(8 * 32), 0, stream, p);
-      } else {
-        if (one_wave)
-          launch(gemm_skinny_kernel<2, 16>, grid, dim3(16 * 32), 0, stream, p);
-        else
-          launch(gemm_skinny_kernel<2, 8>, grid, dim3(8 * 32), 0, stream, p);
-      }
-      break;
-    }
+    case TileChoice::Skinny: detail::launch_skinny(p, stream); break;
     case TileChoice::T128x128: launch_tiled<128, 128, 2, 4, 4>(p, stream); break;
     case TileChoice::T64x128: launch_tiled<64, 128, 1, 4, 4>(p, stream); break;
     case TileChoice::T64x64: launch_tiled<64, 64, 2, 2, 4>(p, stream); break;

@@ -8,13 +8,14 @@
 namespace quarot::runner {
 
 // Raises the dynamic shared-memory limit of the kernel at `func` to at least
-// `bytes`, remembering per kernel what was granted (single device). Refuses, with
+// `bytes` where its static plus dynamic shared memory exceed the 48 KB default,
+// remembering per kernel what was granted (single device). Refuses, with
 // quarot::Error, sizes over the device's opt-in maximum.
 void ensure_dynamic_smem_raw(const void* func, size_t bytes);
 
 template <typename Kernel>
 void ensure_dynamic_smem(Kernel* kernel, size_t bytes) {
-  if (bytes > 48 * 1024) ensure_dynamic_smem_raw(reinterpret_cast<const void*>(kernel), bytes);
+  if (bytes > 0) ensure_dynamic_smem_raw(reinterpret_cast<const void*>(kernel), bytes);
 }
 
 }  // namespace quarot::runner
