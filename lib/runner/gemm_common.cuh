@@ -115,5 +115,5 @@ namespace quarot::runner::detail {
 void launch_skinny(const gemm::Params& p, cudaStream_t stream);
 // gemm_wgmma.cu (sm_90a): true when this device runs the wgmma kernel.
 bool wgmma_supported();
-void launch_gemm_wgmma(const gemm::Params& p, cudaStream_t stream, bool pdl);
+void launch_gemm_wgmma(const gemm::Params& p, cudaStream_t stream);
 }  // namespace quarot::runner::detail

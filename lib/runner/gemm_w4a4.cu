@@ -270,7 +270,7 @@ void w4a4_gemm(const GemmArgs& g, cudaStream_t stream, GemmPath path) {
   if (g.M == 0) return;
   const Params p{g.a, g.a_tile_rows, g.a_scale, g.w, g.w_scale, g.bias, g.out, g.ldo, g.M, g.N, g.K, int(g.mode)};
   if (g.a_tile_rows > 0) {
-    detail::launch_gemm_wgmma(p, stream, detail::pdl_enabled());
+    detail::launch_gemm_wgmma(p, stream);
     return;
   }
   switch (choose(g.M, g.N, path)) {

