@@ -93,10 +93,6 @@ __device__ __forceinline__ Codes8 quant8_sym(const float* v, float scale, float 
 __device__ __forceinline__ uint32_t packed_word(Codes8 c) {
   return (c.even & 0x0F0F0F0Fu) | ((c.odd << 4) & 0xF0F0F0F0u);
 }
-// Eight codes (two's complement nibbles) -> one word, element i in bits 4i..4i+3.
-__device__ __forceinline__ uint32_t pack8_sym(const float* v, float scale, int maxq) {
-  return packed_word(quant8_sym(v, scale, 1.f / scale, maxq));
-}
 
 // ---- int4 -> int8 for the integer MMA ----------------------------------------------
 // A packed word holds 8 nibbles. Masking keeps each nibble in the high half of its

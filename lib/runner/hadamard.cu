@@ -297,20 +297,27 @@ void launch_kt(const In* x, int64_t ldx, int M, const Transform& tf, int maxq, f
     launch_kt_variant<In, KT, false>(x, ldx, M, tf, maxq, c, packed, scale, y, stream);
 }
 
-template <typename In>
-void launch_transform(const In* x, int64_t ldx, int M, const Transform& tf, const ActQuantSpec* q,
-                      ActCodes packed, float* scale, float* y, cudaStream_t stream) {
-  QUAROT_CHECK(tf.n % 32 == 0, "online Hadamard: row length ", tf.n, " must be a multiple of 32");
-  QUAROT_CHECK(ldx % 8 == 0, "online Hadamard: input row stride ", ldx, " must be a multiple of 8");
+// The quantizer's integer range and clip / maxq (zeros for the float-output transforms).
+struct QuantParams {
   int maxq = 0;
   float c = 0.f;
-  if (q != nullptr) {
-    QUAROT_CHECK(q->bits >= 2 && q->bits <= 4, "online Hadamard: activation bits must be 2..4, got ", q->bits);
-    maxq = (1 << (q->bits - 1)) - 1;
-    c = float(q->clip / double(maxq));
-  }
-  QUAROT_CHECK(packed.tile_rows == 0 || (packed.tile_rows >= M && packed.tile_rows % 128 == 0),
-               "online Hadamard: tile_rows ", packed.tile_rows, " must be a multiple of 128 and at least M = ", M);
+};
+QuantParams quant_params(const ActQuantSpec* q) {
+  QuantParams p;
+  if (q == nullptr) return p;
+  QUAROT_CHECK(q->bits >= 2 && q->bits <= 4, "online Hadamard: activation bits must be 2..4, got ", q->bits);
+  p.maxq = (1 << (q->bits - 1)) - 1;
+  p.c = float(q->clip / double(p.maxq));
+  return p;
+}
+
+template <typename In>
+void launch_transform(const In* x, int64_t ldx, int M, const Transform& tf, QuantParams qp, ActCodes packed,
+                      float* scale, float* y, cudaStream_t stream) {
+  QUAROT_CHECK(tf.n % 32 == 0, "online Hadamard: row length ", tf.n, " must be a multiple of 32");
+  QUAROT_CHECK(ldx % 8 == 0, "online Hadamard: input row stride ", ldx, " must be a multiple of 8");
+  const int maxq = qp.maxq;
+  const float c = qp.c;
   if (M == 0) return;
   const int KT = tf.K == 1 ? 0 : (tf.K + 15) / 16;
 #define QUAROT_KT_CASE(N) \
@@ -358,6 +365,9 @@ void dispatch(const In* x, int64_t ldx, int M, const HadamardDevice& had, int he
   const int64_t inner = head_dim > 0 ? head_dim : 1, n = had.n() * inner;
   QUAROT_CHECK(n <= INT32_MAX, "online Hadamard: row length ", n, " is too large");
   const int cols = packed_cols > 0 ? packed_cols : int(n);
+  const QuantParams qp = quant_params(q);
+  QUAROT_CHECK(packed.tile_rows == 0 || (packed.tile_rows >= M && packed.tile_rows % 128 == 0),
+               "online Hadamard: tile_rows ", packed.tile_rows, " must be a multiple of 128 and at least M = ", M);
   // fp16 rows with a mix matrix of order <= 256: the tensor-core kernel (hadamard_mix.cu).
   if constexpr (std::is_same_v<In, uint16_t>) {
     const int A = head_dim > 0 ? int(had.n()) : int(had.mix_rows_order());
@@ -365,9 +375,6 @@ void dispatch(const In* x, int64_t ldx, int M, const HadamardDevice& had, int he
     const void* frag = head_dim > 0 ? had.mix_full() : had.mix_rows();
     if (q != nullptr && y == nullptr && frag != nullptr && cols == n &&
         detail::hadamard_mix_supported(A, B, head_dim == 0, ldx, x)) {
-      QUAROT_CHECK(q->bits >= 2 && q->bits <= 4, "online Hadamard: activation bits must be 2..4, got ", q->bits);
-      QUAROT_CHECK(packed.tile_rows == 0 || (packed.tile_rows >= M && packed.tile_rows % 128 == 0),
-                   "online Hadamard: tile_rows ", packed.tile_rows, " must be a multiple of 128 and at least M = ", M);
       detail::MixArgs a;
       a.x = x;
       a.ldx = ldx;
@@ -377,8 +384,8 @@ void dispatch(const In* x, int64_t ldx, int M, const HadamardDevice& had, int he
       a.fwht = head_dim == 0;
       a.frag = frag;
       a.norm = float(1.0 / std::sqrt(double(had.n())));  // across heads: 1/sqrt(heads)
-      a.maxq = (1 << (q->bits - 1)) - 1;
-      a.c_over_maxq = float(q->clip / double(a.maxq));
+      a.maxq = qp.maxq;
+      a.c_over_maxq = qp.c;
       a.codes = packed;
       a.scale = scale;
       detail::hadamard_mix_quant(a, stream);
@@ -387,19 +394,12 @@ void dispatch(const In* x, int64_t ldx, int M, const HadamardDevice& had, int he
   }
   const bool fast_inner = head_dim == 0 || (head_dim >= 8 && (head_dim & (head_dim - 1)) == 0);
   if (n % 32 == 0 && cols == n && ldx % 8 == 0 && fast_inner) {
-    launch_transform(x, ldx, M, head_dim > 0 ? heads_transform(had, head_dim) : row_transform(had), q, packed,
+    launch_transform(x, ldx, M, head_dim > 0 ? heads_transform(had, head_dim) : row_transform(had), qp, packed,
                      scale, y, stream);
     return;
   }
   QUAROT_CHECK(packed.tile_rows == 0, "online Hadamard: the tiled code layout needs the fast kernel (n ", n,
                " a multiple of 32, no padding, head_dim a power of two >= 8)");
-  int maxq = 0;
-  float c = 0.f;
-  if (q != nullptr) {
-    QUAROT_CHECK(q->bits >= 2 && q->bits <= 4, "online Hadamard: activation bits must be 2..4, got ", q->bits);
-    maxq = (1 << (q->bits - 1)) - 1;
-    c = float(q->clip / double(maxq));
-  }
   detail::GenericTransform tf;
   tf.n = int(n);
   tf.K = int(had.K());
@@ -407,7 +407,7 @@ void dispatch(const In* x, int64_t ldx, int M, const HadamardDevice& had, int he
   tf.inner = int(inner);
   tf.signs = had.signs();
   tf.norm = float(1.0 / std::sqrt(double(had.n())));
-  detail::generic_transform(x, ldx, M, tf, maxq, c, cols, packed.data, scale, y, stream);
+  detail::generic_transform(x, ldx, M, tf, qp.maxq, qp.c, cols, packed.data, scale, y, stream);
 }
 
 }  // namespace

@@ -23,11 +23,8 @@ void ensure_dynamic_smem_raw(const void* func, size_t bytes) {
   QUAROT_CHECK(total <= size_t(max_optin), "a kernel needs ", total,
                " bytes of shared memory per block, more than this GPU allows (", max_optin,
                "): the model's dimensions are too large for the CUDA runner");
-  if (total <= 48 * 1024) {
-    granted[func] = bytes;
-    return;
-  }
-  CUDA_CHECK(cudaFuncSetAttribute(func, cudaFuncAttributeMaxDynamicSharedMemorySize, int(bytes)));
+  if (total > 48 * 1024)
+    CUDA_CHECK(cudaFuncSetAttribute(func, cudaFuncAttributeMaxDynamicSharedMemorySize, int(bytes)));
   granted[func] = bytes;
 }
 

@@ -21,7 +21,7 @@ constexpr int kRowThreads = 256;
 // One block per row, the row held in registers: thread i owns the 8-element chunks
 // i, i + blockDim, ... (CPT of them), read with 16-byte loads. Two block reductions
 // (sum of squares for the norm, absolute maximum), then each chunk becomes one
-// 32-bit word of packed codes (dev::store_act_word: packed or tiled layout).
+// 32-bit word of packed codes, or two of tiled int8 codes (dev::store_act_codes).
 template <typename In, bool kNorm, int CPT>
 __global__ void __launch_bounds__(512)
     row_quant_kernel(const In* __restrict__ x, int64_t ldx, const float* __restrict__ norm_w, float eps, int K,
