@@ -1,5 +1,4 @@
-// RoPE + the Hadamard of head_dim on Q and K + KV-cache quantization (one warp per
-// token and head), and causal GQA attention over the dequantized cache.
+// Causal GQA attention over the quantized KV cache on tensor cores.
 #include <cuda_fp16.h>
 
 #include <cmath>
@@ -14,186 +13,132 @@
 namespace quarot::runner {
 namespace {
 
-// ---- RoPE / Hadamard / KV quantization ----------------------------------------------
+// Tensor cores on the integer codes: the cache's codes (0..15) are exact in tf32,
+// so mma.sync m16n8k8 tf32 with fp32 accumulation multiplies them exactly, and
+// the fp32 operand on the other side (q for the scores, p * v_scale for the
+// output) is split into two tf32 parts, hi + lo, which carry 22 of its 24 bits:
+// two MMAs per product, and the accuracy of the fp32 CUDA-core kernel this
+// replaced (relative L2 error against float64 5.5e-7 at 700 keys, that one 4.6e-7;
+// a single fp16 or tf32 rounding of q would move the scores by ~1e-3 relative).
+// The zero points are integers (kv_quant_store rounds them), so c - z, in
+// [-15, 15], is exact too and goes into shared memory as it is: with
+//   q . k_j = s_j (q . (c_j - z_j)),  sum_j p_j v_j = sum_j (p_j s_j) (c_j - z_j)
+// the scales are applied outside the products. (Applying z outside as well, as
+// q . c_j - z_j sum(q), cancels two large sums: 3x the error at 700 keys.)
+//
+// Block: 64 queries of one head, 4 warps of 16 query rows; key tiles of 64 keys
+// (codes as floats in shared memory, the next tile's raw codes loaded into
+// registers while this one is multiplied). Online softmax in fp32, flash-style.
+// Fragments (g = lane / 4, t = lane % 4): the score accumulator of key chunk j holds
+// keys 8j + 2t, 8j + 2t + 1 of rows g, g + 8, which is the A fragment of the P·V
+// product once its k index t is read as key 2t and t + 4 as key 2t + 1; V's B
+// fragment takes rows 2t, 2t + 1 to match, so P never leaves the registers.
 
-struct KvQ {
-  int maxq;
-  float clip;
-};
-
-// Asymmetric quantization of the warp's D values (R per lane, element lane + 32 r),
-// codes packed in natural order: byte e/2 holds e (low nibble) and e+1 (high).
-template <int R>
-__device__ __forceinline__ void kv_quant_store(const float (&v)[R], KvQ q, uint8_t* codes, float* scale_out,
-                                               float* zero_out, int lane) {
-  float mn = v[0], mx = v[0];
-#pragma unroll
-  for (int r = 1; r < R; ++r) {
-    mn = fminf(mn, v[r]);
-    mx = fmaxf(mx, v[r]);
-  }
-  mn = dev::warp_min(mn);
-  mx = dev::warp_max(mx);
-  const float lo = fminf(mn, 0.f) * q.clip, hi = fmaxf(mx, 0.f) * q.clip;
-  float s = __fdiv_rn(hi - lo, float(q.maxq));
-  if (s == 0.f) s = 1.f;
-  const float z = rintf(__fdiv_rn(-lo, s));
-#pragma unroll
-  for (int r = 0; r < R; ++r) {
-    float c = rintf(__fdiv_rn(v[r], s)) + z;
-    c = fminf(fmaxf(c, 0.f), float(q.maxq));
-    const uint32_t code = uint32_t(c);
-    const uint32_t other = __shfl_xor_sync(0xffffffffu, code, 1);
-    if ((lane & 1) == 0) codes[(lane + 32 * r) >> 1] = uint8_t(code | (other << 4));
-  }
-  if (lane == 0) {
-    *scale_out = s;
-    *zero_out = z;
-  }
-}
-
-template <int R>
-__global__ void __launch_bounds__(256)
-    rope_qk_kv_kernel(const float* __restrict__ qkv, int T, int H, int KV, const float* __restrict__ cosT,
-                      const float* __restrict__ sinT, bool qk_had, KvQ kq, KvQ vq, float* __restrict__ q_out,
-                      KvCacheView cache) {
-  constexpr int D = 32 * R, HALF = R / 2;
-  const int lane = threadIdx.x & 31;
-  const int64_t item = int64_t(blockIdx.x) * (blockDim.x >> 5) + (threadIdx.x >> 5);
-  const int heads = H + 2 * KV;
-  if (item >= int64_t(T) * heads) return;  // whole warps exit together
-  const int t = int(item / heads), j = int(item % heads);
-  const float* src = qkv + int64_t(t) * heads * D + int64_t(j) * D;
-  float v[R];
-#pragma unroll
-  for (int r = 0; r < R; ++r) v[r] = src[lane + 32 * r];
-
-  if (j < H + KV) {
-    // rotate-half RoPE: element e pairs with e ± D/2, i.e. register r with r ± R/2.
-    float o[R];
-#pragma unroll
-    for (int r = 0; r < HALF; ++r) {
-      const int e = lane + 32 * r;
-      const float c = cosT[int64_t(t) * (D / 2) + e], s = sinT[int64_t(t) * (D / 2) + e];
-      o[r] = v[r] * c - v[r + HALF] * s;
-      o[r + HALF] = v[r + HALF] * c + v[r] * s;
-    }
-#pragma unroll
-    for (int r = 0; r < R; ++r) v[r] = o[r];
-    if (qk_had) {
-#pragma unroll
-      for (int h = 1; h < 32; h <<= 1)
-#pragma unroll
-        for (int r = 0; r < R; ++r) {
-          const float other = __shfl_xor_sync(0xffffffffu, v[r], h);
-          v[r] = (lane & h) ? other - v[r] : v[r] + other;
-        }
-#pragma unroll
-      for (int h = 1; h < R; h <<= 1)
-#pragma unroll
-        for (int r = 0; r < R; ++r)
-          if ((r & h) == 0) {
-            const float a = v[r], b = v[r + h];
-            v[r] = a + b;
-            v[r + h] = a - b;
-          }
-      const float norm = 1.0f / sqrtf(float(D));
-#pragma unroll
-      for (int r = 0; r < R; ++r) v[r] *= norm;
-    }
-  }
-
-  if (j < H) {
-    float* dst = q_out + (int64_t(j) * T + t) * D;
-#pragma unroll
-    for (int r = 0; r < R; ++r) dst[lane + 32 * r] = v[r];
-  } else if (j < H + KV) {
-    const int64_t row = int64_t(j - H) * T + t;
-    kv_quant_store<R>(v, kq, cache.k_codes + row * (D / 2), cache.k_scale + row, cache.k_zero + row, lane);
-  } else {
-    const int64_t row = int64_t(j - H - KV) * T + t;
-    kv_quant_store<R>(v, vq, cache.v_codes + row * (D / 2), cache.v_scale + row, cache.v_zero + row, lane);
-  }
-}
-
-// ---- attention ------------------------------------------------------------------------
-// Block: 64 queries of one head, 256 threads as 16 (ty) x 16 (tx). Scores: thread
-// holds rows ty + 16 i and keys tx + 16 j (i, j < 4). Output: rows ty + 16 i,
-// columns 4 tx + 64 jj + (0..3). Online softmax in fp32, flash-style.
-
-constexpr int kBQ = 64, kBK = 64, kAttnThreads = 256;
+constexpr int kBQ = 64, kBK = 64, kAttnWarps = 4, kAttnThreads = 32 * kAttnWarps;
 
 template <int D>
 struct AttnSmem {
-  static constexpr int kQK = D + 4;  // padded rows, float4-aligned
-  static constexpr int kP = kBK + 1;
-  static constexpr int kFloats = kBQ * kQK + kBK * kQK + kBK * D + kBQ * kP;
+  static constexpr int kLd = D + 4;  // floats per row: rows 4 banks apart, every fragment load conflict-free
+  // Q hi, Q lo [kBQ][kLd] (tf32 bits), K and V codes minus zero points [kBK][kLd]
+  // (floats), then the k and v scale of each key.
+  static constexpr int kFloats = 2 * kBQ * kLd + 2 * kBK * kLd + 2 * kBK;
+};
+
+__device__ __forceinline__ uint32_t to_tf32(float x) {
+  uint32_t r;
+  asm("cvt.rna.tf32.f32 %0, %1;\n" : "=r"(r) : "f"(x));
+  return r;
+}
+// x = hi + lo to ~2^-22 relative: the two tf32 operands of a split product.
+__device__ __forceinline__ void split_tf32(float x, uint32_t& hi, uint32_t& lo) {
+  hi = to_tf32(x);
+  lo = to_tf32(x - __uint_as_float(hi));
+}
+__device__ __forceinline__ void mma_tf32(float (&c)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
+  asm volatile(
+      "mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+      "{%0,%1,%2,%3};\n"
+      : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+
+// One key tile's raw cache entries (16-byte chunks of 32 codes), one tile ahead.
+template <int D>
+struct KvRaw {
+  static constexpr int kPer = kBK * (D / 32) / kAttnThreads;  // chunks per thread
+  uint4 k[kPer], v[kPer];
+  float kz[kPer], vz[kPer];  // the zero points of those chunks' keys
+  float ks, vs;              // threads 0..63: the scales of key threadIdx.x
 };
 
 template <int D>
-__device__ __forceinline__ void load_kv_tile(float* dst, int ld, const uint8_t* codes, const float* scale,
-                                             const float* zero, int k0, int T) {
-  // Each 16-byte chunk holds 32 codes of one key.
-  constexpr int kChunks = D / 32;
-  for (int c = threadIdx.x; c < kBK * kChunks; c += blockDim.x) {
-    const int key = c / kChunks, part = c % kChunks;
-    float* out = dst + key * ld + part * 32;
-    if (k0 + key >= T) {
+__device__ __forceinline__ void load_raw(KvRaw<D>& r, const uint8_t* kc, const uint8_t* vc, const float* ks,
+                                         const float* kz, const float* vs, const float* vz, int k0, int T) {
 #pragma unroll
-      for (int i = 0; i < 32; i += 4) *reinterpret_cast<float4*>(out + i) = make_float4(0.f, 0.f, 0.f, 0.f);
-      continue;
-    }
-    const uint4 raw = *reinterpret_cast<const uint4*>(codes + int64_t(k0 + key) * (D / 2) + part * 16);
-    const float s = scale[k0 + key], z = zero[k0 + key];
-    const uint32_t w[4] = {raw.x, raw.y, raw.z, raw.w};
+  for (int i = 0; i < KvRaw<D>::kPer; ++i) {
+    const int c = threadIdx.x + i * kAttnThreads, key = k0 + c / (D / 32), part = c % (D / 32);
+    const bool ok = key < T;
+    const int64_t off = int64_t(key) * (D / 2) + part * 16;
+    r.k[i] = ok ? __ldg(reinterpret_cast<const uint4*>(kc + off)) : make_uint4(0, 0, 0, 0);
+    r.v[i] = ok ? __ldg(reinterpret_cast<const uint4*>(vc + off)) : make_uint4(0, 0, 0, 0);
+    r.kz[i] = ok ? kz[key] : 0.f;
+    r.vz[i] = ok ? vz[key] : 0.f;
+  }
+  if (threadIdx.x < kBK) {
+    const int key = k0 + threadIdx.x;
+    const bool ok = key < T;  // keys past T are masked; their entries only need to be finite
+    r.ks = ok ? ks[key] : 0.f;
+    r.vs = ok ? vs[key] : 0.f;
+  }
+}
+
+// Codes minus the zero point, as floats: byte e/2 of a key's codes holds element e
+// (low nibble) and e + 1.
+__device__ __forceinline__ void store_codes(float* dst, const uint4& raw, float z) {
+  const uint32_t w[4] = {raw.x, raw.y, raw.z, raw.w};
 #pragma unroll
-    for (int i = 0; i < 4; ++i) {
-      float f[8];
+  for (int i = 0; i < 4; ++i) {
+    float f[8];
 #pragma unroll
-      for (int b = 0; b < 8; ++b) f[b] = s * (float((w[i] >> (4 * b)) & 0xFu) - z);
-      *reinterpret_cast<float4*>(out + 8 * i) = make_float4(f[0], f[1], f[2], f[3]);
-      *reinterpret_cast<float4*>(out + 8 * i + 4) = make_float4(f[4], f[5], f[6], f[7]);
-    }
+    for (int b = 0; b < 8; ++b) f[b] = float((w[i] >> (4 * b)) & 0xFu) - z;
+    *reinterpret_cast<float4*>(dst + 8 * i) = make_float4(f[0], f[1], f[2], f[3]);
+    *reinterpret_cast<float4*>(dst + 8 * i + 4) = make_float4(f[4], f[5], f[6], f[7]);
+  }
+}
+
+template <int D>
+__device__ __forceinline__ void store_raw(const KvRaw<D>& r, float* Kc, float* Vc, float* kv_scale) {
+  constexpr int kLd = AttnSmem<D>::kLd;
+#pragma unroll
+  for (int i = 0; i < KvRaw<D>::kPer; ++i) {
+    const int c = threadIdx.x + i * kAttnThreads, key = c / (D / 32), part = c % (D / 32);
+    store_codes(Kc + key * kLd + part * 32, r.k[i], r.kz[i]);
+    store_codes(Vc + key * kLd + part * 32, r.v[i], r.vz[i]);
+  }
+  if (threadIdx.x < kBK) {
+    kv_scale[threadIdx.x] = r.ks;
+    kv_scale[kBK + threadIdx.x] = r.vs;
   }
 }
 
 template <int D>
 __global__ void __launch_bounds__(kAttnThreads)
-    attention_kernel(const float* __restrict__ q, KvCacheView cache, int T, int H, int KV,
-                     float* __restrict__ out) {
+    attention_kernel(const float* __restrict__ q, KvCacheView cache, int T, int H, int KV, float* __restrict__ out) {
   using S = AttnSmem<D>;
-  constexpr int JJ = D / 64;  // float4 column groups per thread
+  constexpr int kLd = S::kLd, NT = D / 8;  // n8 tiles of the output
   extern __shared__ __align__(16) float sm[];
-  float* Qs = sm;
-  float* Ks = Qs + kBQ * S::kQK;
-  float* Vs = Ks + kBK * S::kQK;
-  float* Ps = Vs + kBK * D;
+  uint32_t* Qh = reinterpret_cast<uint32_t*>(sm);
+  uint32_t* Ql = Qh + kBQ * kLd;
+  float* Kc = sm + 2 * kBQ * kLd;
+  float* Vc = Kc + kBK * kLd;
+  float* kv_scale = Vc + kBK * kLd;  // k scales, then v scales
 
   const int nqb = (T + kBQ - 1) / kBQ;
   const int qb = nqb - 1 - blockIdx.x;  // heaviest blocks first
   const int h = blockIdx.y, kvh = h / (H / KV);
   const int q0 = qb * kBQ;
-  const int tx = threadIdx.x & 15, ty = threadIdx.x >> 4;
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
   const float sm_scale = 1.0f / sqrtf(float(D));
-
-  for (int c = threadIdx.x; c < kBQ * (D / 4); c += blockDim.x) {
-    const int r = c / (D / 4), d4 = c % (D / 4);
-    float4 v = make_float4(0.f, 0.f, 0.f, 0.f);
-    if (q0 + r < T) v = *reinterpret_cast<const float4*>(q + (int64_t(h) * T + q0 + r) * D + 4 * d4);
-    *reinterpret_cast<float4*>(Qs + r * S::kQK + 4 * d4) = v;
-  }
-
-  float o[4][JJ][4];
-  float m_run[4], l_run[4];
-#pragma unroll
-  for (int i = 0; i < 4; ++i) {
-    m_run[i] = -INFINITY;
-    l_run[i] = 0.f;
-#pragma unroll
-    for (int jj = 0; jj < JJ; ++jj)
-#pragma unroll
-      for (int e = 0; e < 4; ++e) o[i][jj][e] = 0.f;
-  }
 
   const uint8_t* kc = cache.k_codes + int64_t(kvh) * T * (D / 2);
   const uint8_t* vc = cache.v_codes + int64_t(kvh) * T * (D / 2);
@@ -201,129 +146,140 @@ __global__ void __launch_bounds__(kAttnThreads)
   const float* kz = cache.k_zero + int64_t(kvh) * T;
   const float* vs = cache.v_scale + int64_t(kvh) * T;
   const float* vz = cache.v_zero + int64_t(kvh) * T;
+  KvRaw<D> raw;
+  load_raw<D>(raw, kc, vc, ks, kz, vs, vz, 0, T);
+
+  for (int c = threadIdx.x; c < kBQ * (D / 4); c += kAttnThreads) {
+    const int r = c / (D / 4), d4 = c % (D / 4);
+    float4 v = make_float4(0.f, 0.f, 0.f, 0.f);
+    if (q0 + r < T) v = *reinterpret_cast<const float4*>(q + (int64_t(h) * T + q0 + r) * D + 4 * d4);
+    const float f[4] = {v.x, v.y, v.z, v.w};
+#pragma unroll
+    for (int e = 0; e < 4; ++e) split_tf32(f[e], Qh[r * kLd + 4 * d4 + e], Ql[r * kLd + 4 * d4 + e]);
+  }
+
+  // This warp's rows: local rl[r] = 16 warp + g + 8 r (r = 0, 1).
+  const int rl0 = 16 * warp + g, rl1 = rl0 + 8;
+  float o[NT][4];
+#pragma unroll
+  for (int n = 0; n < NT; ++n)
+#pragma unroll
+    for (int e = 0; e < 4; ++e) o[n][e] = 0.f;
+  float m_run[2] = {-INFINITY, -INFINITY}, l_part[2] = {0.f, 0.f};
 
   for (int kb = 0; kb <= qb; ++kb) {
     const int k0 = kb * kBK;
-    __syncthreads();  // previous tile fully used (and Qs written, first time)
-    load_kv_tile<D>(Ks, S::kQK, kc, ks, kz, k0, T);
-    load_kv_tile<D>(Vs, D, vc, vs, vz, k0, T);
+    __syncthreads();  // the previous tile fully used (and Q written, first time)
+    store_raw<D>(raw, Kc, Vc, kv_scale);
     __syncthreads();
+    if (kb < qb) load_raw<D>(raw, kc, vc, ks, kz, vs, vz, k0 + kBK, T);
 
-    float s[4][4];
+    // Scores: q . (c - z) for the warp's 16 rows x 64 keys.
+    float s[8][4];
 #pragma unroll
-    for (int i = 0; i < 4; ++i)
+    for (int j = 0; j < 8; ++j)
 #pragma unroll
-      for (int j = 0; j < 4; ++j) s[i][j] = 0.f;
+      for (int e = 0; e < 4; ++e) s[j][e] = 0.f;
 #pragma unroll 4
-    for (int d = 0; d < D; d += 4) {
-      float4 qv[4], kv[4];
+    for (int st = 0; st < D / 8; ++st) {
+      const int d = 8 * st + t;
+      const uint32_t ah[4] = {Qh[rl0 * kLd + d], Qh[rl1 * kLd + d], Qh[rl0 * kLd + d + 4], Qh[rl1 * kLd + d + 4]};
+      const uint32_t al[4] = {Ql[rl0 * kLd + d], Ql[rl1 * kLd + d], Ql[rl0 * kLd + d + 4], Ql[rl1 * kLd + d + 4]};
 #pragma unroll
-      for (int i = 0; i < 4; ++i) qv[i] = *reinterpret_cast<const float4*>(Qs + (ty + 16 * i) * S::kQK + d);
-#pragma unroll
-      for (int j = 0; j < 4; ++j) kv[j] = *reinterpret_cast<const float4*>(Ks + (tx + 16 * j) * S::kQK + d);
-#pragma unroll
-      for (int i = 0; i < 4; ++i)
-#pragma unroll
-        for (int j = 0; j < 4; ++j)
-          s[i][j] += qv[i].x * kv[j].x + qv[i].y * kv[j].y + qv[i].z * kv[j].z + qv[i].w * kv[j].w;
+      for (int j = 0; j < 8; ++j) {
+        const uint32_t b0 = __float_as_uint(Kc[(8 * j + g) * kLd + d]);
+        const uint32_t b1 = __float_as_uint(Kc[(8 * j + g) * kLd + d + 4]);
+        mma_tf32(s[j], ah, b0, b1);
+        mma_tf32(s[j], al, b0, b1);
+      }
     }
 
+    // Scaled, masked scores; online softmax per row.
+    float mx[2] = {-INFINITY, -INFINITY};
 #pragma unroll
-    for (int i = 0; i < 4; ++i) {
-      const int qi = q0 + ty + 16 * i;
-      float mx = -INFINITY;
+    for (int j = 0; j < 8; ++j)
 #pragma unroll
-      for (int j = 0; j < 4; ++j) {
-        const int kj = k0 + tx + 16 * j;
-        s[i][j] = (kj > qi || kj >= T) ? -INFINITY : s[i][j] * sm_scale;
-        mx = fmaxf(mx, s[i][j]);
+      for (int e = 0; e < 4; ++e) {
+        const int r = e >> 1, key = 8 * j + 2 * t + (e & 1);
+        const int qi = q0 + (r ? rl1 : rl0), kj = k0 + key;
+        const float v = s[j][e] * kv_scale[key] * sm_scale;
+        s[j][e] = (kj > qi || kj >= T) ? -INFINITY : v;
+        mx[r] = fmaxf(mx[r], s[j][e]);
       }
+    float corr[2];
 #pragma unroll
-      for (int off = 8; off > 0; off >>= 1) mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, off));
-      const float m_new = fmaxf(m_run[i], mx);  // finite: key 0 is visible to every row
-      const float corr = expf(m_run[i] - m_new);
-      float sum = 0.f;
-#pragma unroll
-      for (int j = 0; j < 4; ++j) {
-        const float p = expf(s[i][j] - m_new);
-        Ps[(ty + 16 * i) * AttnSmem<D>::kP + tx + 16 * j] = p;
-        sum += p;
-      }
-#pragma unroll
-      for (int off = 8; off > 0; off >>= 1) sum += __shfl_xor_sync(0xffffffffu, sum, off);
-      l_run[i] = l_run[i] * corr + sum;
-      m_run[i] = m_new;
-#pragma unroll
-      for (int jj = 0; jj < JJ; ++jj)
-#pragma unroll
-        for (int e = 0; e < 4; ++e) o[i][jj][e] *= corr;
+    for (int r = 0; r < 2; ++r) {
+      mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 1));
+      mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 2));
+      const float m_new = fmaxf(m_run[r], mx[r]);  // finite: key 0 is visible to every row
+      corr[r] = expf(m_run[r] - m_new);
+      m_run[r] = m_new;
+      l_part[r] *= corr[r];
     }
-    __syncwarp();  // P rows of this thread's rows were written by its own half-warp
-
-#pragma unroll 4
-    for (int k = 0; k < kBK; ++k) {
-      float p[4];
+    // Output: sum over keys of (p v_scale) (c - z), key chunk j as the k8 step,
+    // four chunks at a time. A fragments: (row g, k t) = key 2t, (g + 8, t),
+    // (g, t + 4) = key 2t + 1, (g + 8, t + 4). The products of four chunks are
+    // summed in a fresh accumulator, then added to the running output with an
+    // ordinary fp32 add: the tensor cores' own accumulation rounds less accurately
+    // (accumulating every tile into o directly measured 4x the error at 700 keys,
+    // growing with the sequence).
 #pragma unroll
-      for (int i = 0; i < 4; ++i) p[i] = Ps[(ty + 16 * i) * AttnSmem<D>::kP + k];
+    for (int half = 0; half < 2; ++half) {
+      uint32_t ah[4][4], al[4][4];
 #pragma unroll
-      for (int jj = 0; jj < JJ; ++jj) {
-        const float4 v = *reinterpret_cast<const float4*>(Vs + k * D + 4 * tx + 64 * jj);
+      for (int jj = 0; jj < 4; ++jj) {
+        const int j = 4 * half + jj;
+        float w[4];
 #pragma unroll
-        for (int i = 0; i < 4; ++i) {
-          o[i][jj][0] += p[i] * v.x;
-          o[i][jj][1] += p[i] * v.y;
-          o[i][jj][2] += p[i] * v.z;
-          o[i][jj][3] += p[i] * v.w;
+        for (int e = 0; e < 4; ++e) {
+          const int r = e >> 1, key = 8 * j + 2 * t + (e & 1);
+          const float p = expf(s[j][e] - m_run[r]);
+          l_part[r] += p;
+          w[e] = p * kv_scale[kBK + key];
         }
+        split_tf32(w[0], ah[jj][0], al[jj][0]);
+        split_tf32(w[2], ah[jj][1], al[jj][1]);
+        split_tf32(w[1], ah[jj][2], al[jj][2]);
+        split_tf32(w[3], ah[jj][3], al[jj][3]);
+      }
+      const float* v0 = Vc + (32 * half + 2 * t) * kLd + g;
+#pragma unroll
+      for (int n = 0; n < NT; ++n) {
+        float acc[4] = {0.f, 0.f, 0.f, 0.f};
+#pragma unroll
+        for (int jj = 0; jj < 4; ++jj) {
+          const uint32_t b0 = __float_as_uint(v0[8 * jj * kLd + 8 * n]);
+          const uint32_t b1 = __float_as_uint(v0[(8 * jj + 1) * kLd + 8 * n]);
+          mma_tf32(acc, ah[jj], b0, b1);
+          mma_tf32(acc, al[jj], b0, b1);
+        }
+#pragma unroll
+        for (int e = 0; e < 4; ++e) o[n][e] = (half == 0 ? o[n][e] * corr[e >> 1] : o[n][e]) + acc[e];
       }
     }
   }
 
+  // Each row's four threads (t = 0..3) hold partial sums of p over their keys.
 #pragma unroll
-  for (int i = 0; i < 4; ++i) {
-    const int qi = q0 + ty + 16 * i;
-    if (qi >= T) continue;
-    const float inv = 1.0f / l_run[i];
-#pragma unroll
-    for (int jj = 0; jj < JJ; ++jj) {
-      const float4 v = make_float4(o[i][jj][0] * inv, o[i][jj][1] * inv, o[i][jj][2] * inv, o[i][jj][3] * inv);
-      *reinterpret_cast<float4*>(out + int64_t(qi) * H * D + int64_t(h) * D + 4 * tx + 64 * jj) = v;
-    }
+  for (int r = 0; r < 2; ++r) {
+    l_part[r] += __shfl_xor_sync(0xffffffffu, l_part[r], 1);
+    l_part[r] += __shfl_xor_sync(0xffffffffu, l_part[r], 2);
   }
-}
-
-KvQ make_kvq(int bits, double clip, const char* what) {
-  QUAROT_CHECK(bits >= 2 && bits <= 4, what, " must be 2..4 for the int4 KV cache, got ", bits);
-  QUAROT_CHECK(clip > 0 && clip <= 1, "KV cache clip ratio ", clip, " outside (0, 1]");
-  return KvQ{(1 << bits) - 1, float(clip)};
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    const int qi = q0 + (r ? rl1 : rl0);
+    if (qi >= T) continue;
+    const float inv = 1.0f / l_part[r];
+    float* dst = out + int64_t(qi) * H * D + int64_t(h) * D + 2 * t;
+#pragma unroll
+    for (int n = 0; n < NT; ++n)
+      *reinterpret_cast<float2*>(dst + 8 * n) = make_float2(o[n][2 * r] * inv, o[n][2 * r + 1] * inv);
+  }
 }
 
 }  // namespace
 
-void rope_qk_kv(const float* qkv, int T, int H, int KV, int D, const float* cos_table, const float* sin_table,
-                bool qk_hadamard, const KvQuantParams& kv, float* q_out, const KvCacheView& cache,
-                cudaStream_t stream) {
-  QUAROT_CHECK(KV > 0 && H % KV == 0, "rope_qk_kv: heads ", H, " not a multiple of kv heads ", KV);
-  const KvQ kq = make_kvq(kv.k_bits, kv.clip, "kv_cache.k_bits");
-  const KvQ vq = make_kvq(kv.v_bits, kv.clip, "kv_cache.v_bits");
-  if (D != 64 && D != 128 && D != 256) {  // small or odd head_dim: the generic kernel
-    detail::generic_rope_qk_kv(qkv, T, H, KV, D, cos_table, sin_table, qk_hadamard, kq.maxq, vq.maxq, kq.clip,
-                               q_out, cache, stream);
-    return;
-  }
-  if (T == 0) return;
-  const int64_t items = int64_t(T) * (H + 2 * KV);
-  const int blocks = int((items + 7) / 8);
-  switch (D) {
-    case 64: rope_qk_kv_kernel<2><<<blocks, 256, 0, stream>>>(qkv, T, H, KV, cos_table, sin_table, qk_hadamard, kq, vq, q_out, cache); break;
-    case 128: rope_qk_kv_kernel<4><<<blocks, 256, 0, stream>>>(qkv, T, H, KV, cos_table, sin_table, qk_hadamard, kq, vq, q_out, cache); break;
-    default: rope_qk_kv_kernel<8><<<blocks, 256, 0, stream>>>(qkv, T, H, KV, cos_table, sin_table, qk_hadamard, kq, vq, q_out, cache); break;
-  }
-  CUDA_CHECK_LAUNCH();
-}
-
-void attention(const float* q, const KvCacheView& cache, int T, int H, int KV, int D, float* out,
-               cudaStream_t stream) {
+void attention(const float* q, const KvCacheView& cache, int T, int H, int KV, int D, float* out, cudaStream_t stream) {
   QUAROT_CHECK(KV > 0 && H % KV == 0, "attention: heads ", H, " not a multiple of kv heads ", KV);
   if (D != 64 && D != 128) {  // other head_dim: the generic warp-per-query kernel
     detail::generic_attention(q, cache, T, H, KV, D, out, stream);

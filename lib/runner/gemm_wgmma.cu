@@ -22,9 +22,9 @@
 // the consumers (128 accumulators each). Built for sm_90a only (this file has its
 // own -gencode).
 //
-// A persistent variant (one block per SM walking the tiles, the epilogue handed to
-// the bulk-copy engine so that the next tile's k-loop overlaps it, 4 stages) was
-// 10-35% slower (NOTES.md, history).
+// Persistent variants (one block per SM walking the tiles, the next tile's k-tiles
+// loaded during the epilogue) were no faster with thread stores and 10% slower
+// with the stores handed to the bulk-copy engine (NOTES.md, history 10 and 15).
 #include <cuda_fp16.h>
 
 #include <cstring>
@@ -48,6 +48,11 @@ constexpr int kWBytes = kBN * kWRow;              // 16 KB
 constexpr int kABytes = kBT * 128;                // 16 KB of int8 activations
 constexpr int kStageBytes = kABytes + kWBytes;    // activations first: swizzle atoms are 1024-byte aligned
 constexpr int kThreads = 384;
+// Registers per thread after setmaxnreg. The consumers' increase waits until the
+// producer's decrease has freed enough of what the block was launched with (168
+// per thread: 64K / 384, in steps of 8); asking for more hangs the block.
+constexpr int kProducerRegs = 40, kConsumerRegs = 232;
+static_assert(kProducerRegs + 2 * kConsumerRegs <= 3 * ((65536 / kThreads) & ~7), "setmaxnreg budget");
 constexpr size_t kSmem = size_t(kStages) * kStageBytes + 2 * kStages * sizeof(uint64_t) + 1024;
 
 struct Smem {
@@ -276,7 +281,7 @@ __global__ void __launch_bounds__(kThreads, 1) gemm_wgmma_kernel(Params p) {
   const int kbytes = p.K / 2, ktiles = (kbytes + kWRow - 1) / kWRow;
 
   if (wg == 0) {
-    asm volatile("setmaxnreg.dec.sync.aligned.u32 40;\n" ::: "memory");
+    asm volatile("setmaxnreg.dec.sync.aligned.u32 %0;\n" ::"n"(kProducerRegs) : "memory");
     // One thread produces: per k-tile, the block's 8 weight blocks of the GEMM layout
     // (32 rows x 64 bytes each, 2 KB contiguous) and the activation tile, all bulk
     // copies counted on the stage's barrier. Weight blocks past the padded N are not
@@ -298,7 +303,7 @@ __global__ void __launch_bounds__(kThreads, 1) gemm_wgmma_kernel(Params p) {
       }
     }
   } else {
-    asm volatile("setmaxnreg.inc.sync.aligned.u32 232;\n" ::: "memory");
+    asm volatile("setmaxnreg.inc.sync.aligned.u32 %0;\n" ::"n"(kConsumerRegs) : "memory");
     gemm::pdl_wait();  // the epilogue reads the activation scales (and the residual)
     const int c = wg - 1;
     int acc[2][64];

@@ -197,7 +197,9 @@ struct KvQuantParams {
 };
 
 // The quantized KV cache of one window: codes [KV, T, D/2] (natural nibble order,
-// unsigned), scale and zero [KV, T]; value = scale * (code - zero).
+// unsigned), scale and zero [KV, T]; value = scale * (code - zero). The zero points
+// are integers (the quantizers round them): the attention kernel relies on
+// code - zero being exact in tf32.
 struct KvCacheView {
   uint8_t* k_codes = nullptr;
   float* k_scale = nullptr;
@@ -216,8 +218,10 @@ void rope_qk_kv(const float* qkv, int T, int H, int KV, int D, const float* cos_
                 const float* sin_table, bool qk_hadamard, const KvQuantParams& kv, float* q_out,
                 const KvCacheView& cache, cudaStream_t stream);
 // Causal GQA attention over the dequantized cache, softmax in fp32. q [H, T, D],
-// out [T, H*D]. D in {64, 128}: the tiled kernel; any other even D <= 256: a generic
-// warp-per-query kernel (same semantics, for the tiny models).
+// out [T, H*D]. D in {64, 128}: the tensor-core kernel (tf32 MMA on the integer
+// codes, q and the probabilities split into two tf32 parts: fp32 accuracy); any
+// other even D <= 256: a generic warp-per-query kernel (same semantics, for the
+// tiny models).
 void attention(const float* q, const KvCacheView& cache, int T, int H, int KV, int D, float* out,
                cudaStream_t stream);
 

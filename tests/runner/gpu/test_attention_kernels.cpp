@@ -121,10 +121,11 @@ TEST_CASE("attention is causal GQA softmax over the dequantized cache", "[gpu][a
   std::normal_distribution<float> nd(0.f, 1.f);
   std::uniform_real_distribution<float> sd(0.05f, 0.3f);
   struct Case { int T, H, KV, D; };
-  // D 64/128: the tiled kernel; 8 (stories260K, GQA 8/4), 16, 32, 2, 12, 256: the
-  // generic one (key chunks of 32: T = 70 and 33 end inside a chunk).
+  // D 64/128: the tensor-core kernel (key tiles of 64; 700 and 333: many tiles of
+  // online softmax, the last one partial); 8 (stories260K, GQA 8/4), 16, 32, 2, 12,
+  // 256: the generic one (key chunks of 32: T = 70 and 33 end inside a chunk).
   for (const Case c : {Case{1, 2, 1, 64}, Case{63, 4, 2, 128}, Case{64, 4, 4, 64}, Case{130, 8, 2, 128},
-                       Case{200, 2, 1, 64}, Case{70, 8, 4, 8}, Case{1, 8, 4, 8}, Case{33, 8, 4, 16},
+                       Case{200, 2, 1, 64}, Case{700, 4, 2, 64}, Case{333, 2, 1, 128}, Case{70, 8, 4, 8}, Case{1, 8, 4, 8}, Case{33, 8, 4, 16},
                        Case{64, 4, 2, 32}, Case{40, 2, 1, 2}, Case{45, 6, 3, 12}, Case{20, 2, 2, 256}}) {
     INFO("T " << c.T << " H " << c.H << " KV " << c.KV << " D " << c.D);
     const int T = c.T, H = c.H, KV = c.KV, D = c.D;
@@ -173,8 +174,10 @@ TEST_CASE("attention is causal GQA softmax over the dequantized cache", "[gpu][a
     }
     for (size_t i = 0; i < got.size(); ++i) g[i] = got[i];
     const double err = rel_l2(g, ref);
-    INFO("relative L2 error " << err);
-    REQUIRE(err < 1e-5);
+    // Measured <= 6e-7 for both kernels (H200); summing every key tile into the
+    // output inside the tensor cores gave 1.8e-6 at T = 700, which this catches.
+    WARN("attention T " << T << " H " << H << " KV " << KV << " D " << D << ": relative L2 error " << err);
+    REQUIRE(err < 1.5e-6);
   }
 }
 

@@ -84,9 +84,11 @@ void run_case(std::mt19937_64& rng, int M, int N, int K, GemmPath path, bool ext
     for (size_t i = 0; i < got.size(); ++i) bad += int64_t(got[i]) != p.dot[i];
     REQUIRE(bad == 0);
   }
-  // float out with bias, output row stride wider than N.
-  {
-    const int ldo = N + 16;
+  // float out with bias, output row stride wider than N: aligned for 16-byte
+  // stores (and the wgmma kernel's bulk copies), then not.
+  for (const int pad : {16, 3}) {
+    INFO("ldo = N + " << pad);
+    const int ldo = N + pad;
     DeviceBuffer<float> o(size_t(M) * ldo);
     g.out = o.get();
     g.ldo = ldo;
@@ -207,6 +209,7 @@ TEST_CASE("w4a4_gemm wgmma path (sm_90a)", "[gpu][gemm]") {
   run_case(rng, 256, 256, 11008, GemmPath::Wgmma);
   run_case(rng, 64, 48, 14336, GemmPath::Wgmma, /*extreme=*/true);
   run_case(rng, 520, 1024, 2048, GemmPath::Wgmma);  // 5 token tiles x 4 channel tiles, 16 k-tiles
+  run_case(rng, 2100, 2320, 128, GemmPath::Wgmma);  // 170 tiles: more than one wave, row and channel tails
   // Auto takes it where the 256x128 tiles fill the GPU, and only with tiled activations.
   REQUIRE(std::string(w4a4_gemm_path_name(2048, 4096, 4096)) == "wgmma256x128");
   REQUIRE(w4a4_act_tile_rows(2048, 4096, 4096) == 2048);
