@@ -31,6 +31,7 @@ namespace quarot::runner {
 namespace {
 
 constexpr int kThreads = 256;
+constexpr int kMaxGroupRows = 16;  // rows per group (Transform::rows) at most
 
 struct Transform {
   int n;            // row length (K * 2^m * inner)
@@ -39,6 +40,7 @@ struct Transform {
   int K;            // K×K factor (1: none)
   const uint4* frag;
   float norm;       // 1 / sqrt(K * 2^m)
+  int rows = 1;     // rows per group: transformed together, their columns side by side in the K×K mix
 };
 
 template <int P>
@@ -94,17 +96,24 @@ __device__ void fwht_bits(float* x, int n, int s, int count, Pad ph) {
   }
 }
 
-// y[a·S + col] = Σ_c H_K[a][c] · x[c·S + col] in place, S = n / K (rows of x are
-// SP >= S apart in shared memory). A task is 16 columns (two n8 tiles, so each
-// H_K fragment read from shared memory feeds four MMAs) times a group of AH
-// a-tiles of the output. Each column group is read by
-// its two tasks before either writes it back (a block barrier separates the
-// phases), so the product is computed from the original values.
+// y[a·S + col] = Σ_c H_K[a][c] · x[c·S + col] in place, S = n / K, for each of the
+// group's R rows: the columns of all rows side by side, column b = (row b / S,
+// col b % S) (in shared memory, a row's K blocks are SP >= S apart and rows RS
+// apart; sl = log2(S)). A task is 16 columns (two n8 tiles, so each H_K fragment
+// read from shared memory feeds four MMAs) times a group of AH a-tiles of the
+// output. Each column group is read by its two tasks before either writes it back
+// (a block barrier separates the phases), so the product is computed from the
+// original values. in_scale: per row of the group.
+struct MixCols {
+  int S, sl, SP, RS, cols;  // cols = R * S
+  __device__ __forceinline__ int at(int c, int b) const { return (b >> sl) * RS + c * SP + (b & (S - 1)); }
+};
+
 template <int KT, int AH>
-__device__ void kmix(float* x, int S, int SP, int K, const uint4* frag, float in_scale) {
+__device__ void kmix(float* x, MixCols mc, int K, const uint4* frag, const float* in_scale) {
   constexpr int AG = (KT + AH - 1) / AH;  // groups of AH a-tiles
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
-  const int nw = blockDim.x >> 5, groups = (S + 15) / 16;
+  const int nw = blockDim.x >> 5, groups = (mc.cols + 15) / 16;
   // A round takes whole column groups (all AG tasks of a group in the same round):
   // a group's columns are read by all its tasks before any of them writes. Every
   // warp runs every round so that the barriers below are uniform.
@@ -121,6 +130,12 @@ __device__ void kmix(float* x, int S, int SP, int K, const uint4* frag, float in
 #pragma unroll
         for (int e = 0; e < 4; ++e) acc[h][i][e] = 0.f;
     if (active) {
+      float sc[2];  // the input scale of each n8 tile's row (a tile never straddles rows: S >= 8 or R = 1)
+#pragma unroll
+      for (int h = 0; h < 2; ++h) {
+        const int b = grp * 16 + h * 8 + g;
+        sc[h] = b < mc.cols ? in_scale[b >> mc.sl] : 0.f;
+      }
 #pragma unroll
       for (int kt = 0; kt < KT; ++kt) {
         const int c0 = kt * 16 + 2 * t;
@@ -132,7 +147,7 @@ __device__ void kmix(float* x, int S, int SP, int K, const uint4* frag, float in
           __half hi[4], lo[4];
 #pragma unroll
           for (int e = 0; e < 4; ++e) {
-            const float v = (b < S && cs[e] < K) ? x[cs[e] * SP + b] * in_scale : 0.f;
+            const float v = (b < mc.cols && cs[e] < K) ? x[mc.at(cs[e], b)] * sc[h] : 0.f;
             hi[e] = __float2half_rn(v);
             lo[e] = __float2half_rn(v - __half2float(hi[e]));
           }
@@ -166,8 +181,8 @@ __device__ void kmix(float* x, int S, int SP, int K, const uint4* frag, float in
           for (int hh = 0; hh < 2; ++hh) {
             const int a = at * 16 + g + 8 * hh;
             if (at >= KT || a >= K) continue;
-            if (col < S) x[a * SP + col] = acc[h][i][2 * hh];
-            if (col + 1 < S) x[a * SP + col + 1] = acc[h][i][2 * hh + 1];
+            if (col < mc.cols) x[mc.at(a, col)] = acc[h][i][2 * hh];
+            if (col + 1 < mc.cols) x[mc.at(a, col + 1)] = acc[h][i][2 * hh + 1];
           }
         }
     }
@@ -175,10 +190,13 @@ __device__ void kmix(float* x, int S, int SP, int K, const uint4* frag, float in
   }
 }
 
-// Rows are spread over the blocks (each loads the K×K fragments once and keeps
-// them): load (with the first up-to-3 Walsh–Hadamard bits in registers when the
-// inner stride is 1), remaining Walsh–Hadamard bits, K×K mix, then either
+// Row groups are spread over the blocks (each loads the K×K fragments once and
+// keeps them): load (with the first up-to-3 Walsh–Hadamard bits in registers when
+// the inner stride is 1), remaining Walsh–Hadamard bits, K×K mix, then either
 // quantize into the codes (y == null) or write the float result (y != null).
+// A group is tf.rows rows, side by side in shared memory, so that short rows still
+// give the mix enough columns and a block's barriers serve several rows (1376 =
+// 172 x 8, wikillama's down_proj, one row at a time: 7 us a row, latency-bound).
 // kWide: 512 threads and one a-tile per task, for few rows (latency); otherwise
 // 256 threads, two blocks per SM where registers and shared memory allow, halves
 // of the a-tiles per task (throughput).
@@ -190,84 +208,113 @@ __global__ void __launch_bounds__(kWide ? 512 : kThreads, kWide ? 1 : (KT <= 8 ?
   gemm::pdl_trigger();  // the GEMM after this kernel may start streaming its weights
   extern __shared__ __align__(16) float row[];
   __shared__ float scratch[32];
-  const int n = tf.n, S = n / tf.K;
+  __shared__ float in_scale[kMaxGroupRows], post[kMaxGroupRows];
+  const int n = tf.n, S = n / tf.K, R = tf.rows;
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, nw = blockDim.x >> 5;
   int sl = 0;
   while ((1 << sl) < S) ++sl;
   const Pad ph{sl, S >= 8 ? 4 : 0};
-  const int padded = n + ph.pad * tf.K;
-  // The K×K fragments live after the row; a block loads them once and keeps them
+  const int padded = n + ph.pad * tf.K;  // one row in shared memory
+  // The K×K fragments live after the group; a block loads them once and keeps them
   // for all the rows it transforms.
-  uint4* frag = reinterpret_cast<uint4*>(row + padded);
-  if (KT > 0) {  // asynchronous: it overlaps the first row's load and Walsh–Hadamard passes
+  uint4* frag = reinterpret_cast<uint4*>(row + R * padded);
+  if (KT > 0) {  // asynchronous: it overlaps the first group's load and Walsh–Hadamard passes
     for (int i = threadIdx.x; i < KT * KT * 32; i += blockDim.x) dev::cp_async16(frag + i, tf.frag + i, 16);
     dev::cp_async_commit();
   }
   const int first = tf.inner_log2 == 0 ? (tf.m < 3 ? tf.m : 3) : 0;
-  for (int r = blockIdx.x; r < M; r += gridDim.x) {
-    __syncthreads();  // the previous row is fully written out (and the fragments are in place)
-    const In* xr = x + int64_t(r) * ldx;
-    // Loads in batches of two chunks per thread, both issued before either is used.
-    for (int q0 = 0; q0 < n / 8; q0 += 2 * blockDim.x) {
+  // Per-row maxima: the whole block for a single row, a warp per row otherwise.
+  auto row_max = [&](int rr, auto value) {
+    if (R == 1) {
+      float amax = 0.f;
+      for (int i = threadIdx.x; i < n; i += blockDim.x) amax = fmaxf(amax, fabsf(value(i)));
+      return dev::block_max(amax, scratch);
+    }
+    float amax = 0.f;
+    for (int i = lane; i < n; i += 32) amax = fmaxf(amax, fabsf(value(rr * n + i)));
+    return dev::warp_max(amax);
+  };
+  for (int r0 = blockIdx.x * R; r0 < M; r0 += gridDim.x * R) {
+    const int rows = min(R, M - r0);
+    __syncthreads();  // the previous group is fully written out (and the fragments are in place)
+    // Loads in batches of two chunks per thread, both issued before either is used;
+    // the rows past M of a last, short group are zeros.
+    const int chunks = R * (n / 8);
+    for (int q0 = 0; q0 < chunks; q0 += 2 * blockDim.x) {
       float v[2][8];
 #pragma unroll
       for (int u = 0; u < 2; ++u) {
-        const int q = q0 + u * blockDim.x + threadIdx.x;
-        if (q < n / 8) dev::load8(xr + 8 * q, v[u]);
+        const int q = q0 + u * blockDim.x + threadIdx.x, rr = q / (n / 8);
+        if (q >= chunks) continue;
+        if (rr < rows) {
+          dev::load8(x + int64_t(r0 + rr) * ldx + 8 * (q % (n / 8)), v[u]);
+        } else {
+#pragma unroll
+          for (int e = 0; e < 8; ++e) v[u][e] = 0.f;
+        }
       }
 #pragma unroll
       for (int u = 0; u < 2; ++u) {
         const int q = q0 + u * blockDim.x + threadIdx.x;
-        if (q >= n / 8) continue;
+        if (q >= chunks) continue;
         if (first == 3) fwht_regs<3>(v[u]);
-        if (first == 2) { fwht_regs<2>(v[u]); fwht_regs<2>(v[u] + 4); }
+        if (first == 2) {
+          fwht_regs<2>(v[u]);
+          fwht_regs<2>(v[u] + 4);
+        }
         if (first == 1) {
 #pragma unroll
           for (int i = 0; i < 8; i += 2) fwht_regs<1>(v[u] + i);
         }
-        float* dst = row + ph(8 * q);  // a chunk never straddles a padded group
+        float* dst = row + ph(8 * q);  // a chunk never straddles a padded group (nor a row)
         *reinterpret_cast<float4*>(dst) = make_float4(v[u][0], v[u][1], v[u][2], v[u][3]);
         *reinterpret_cast<float4*>(dst + 4) = make_float4(v[u][4], v[u][5], v[u][6], v[u][7]);
       }
     }
     __syncthreads();
-    fwht_bits(row, n, tf.inner_log2 + first, tf.m - first, ph);
+    // The group is R·K blocks of S: the Walsh–Hadamard bits act within blocks.
+    fwht_bits(row, R * n, tf.inner_log2 + first, tf.m - first, ph);
 
-    float post = tf.norm;
     if (KT > 0) {
-      // fp16 has 5 exponent bits: bring the row's maximum into [2^12, 2^13) by an exact
-      // power-of-two scaling (undone after the product), so that neither the hi nor the
-      // lo half overflows or goes subnormal where it matters.
-      float amax = 0.f;
-      for (int i = threadIdx.x; i < n; i += blockDim.x) amax = fmaxf(amax, fabsf(row[ph(i)]));
-      amax = dev::block_max(amax, scratch);
-      int e = 0;
-      if (amax > 0.f) frexpf(amax, &e);
-      const int shift = amax > 0.f ? 13 - e : 0;
-      const float in_scale = ldexpf(1.f, shift);
-      post = tf.norm * ldexpf(1.f, -shift);
-      dev::cp_async_wait<0>();  // this thread's fragment copies (a no-op after the first row)
-      __syncthreads();          // everyone's
-      kmix<(KT > 0 ? KT : 1), AH>(row, S, S + ph.pad, tf.K, frag, in_scale);
+      // fp16 has 5 exponent bits: bring each row's maximum into [2^12, 2^13) by an
+      // exact power-of-two scaling (undone after the product), so that neither the hi
+      // nor the lo half overflows or goes subnormal where it matters.
+      for (int rr = (R == 1 ? 0 : warp); rr < R; rr += (R == 1 ? 1 : nw)) {
+        const float amax = row_max(rr, [&](int i) { return row[ph(i)]; });
+        int e = 0;
+        if (amax > 0.f) frexpf(amax, &e);
+        const int shift = amax > 0.f ? 13 - e : 0;
+        if (R == 1 ? threadIdx.x == 0 : lane == 0) {
+          in_scale[rr] = ldexpf(1.f, shift);
+          post[rr] = tf.norm * ldexpf(1.f, -shift);
+        }
+      }
+      dev::cp_async_wait<0>();  // this thread's fragment copies (a no-op after the first group)
+      __syncthreads();          // everyone's, and the scales
+      const MixCols mc{S, sl, S + ph.pad, padded, R * S};
+      kmix<(KT > 0 ? KT : 1), AH>(row, mc, tf.K, frag, in_scale);
     }
+    auto post_of = [&](int rr) { return KT > 0 ? post[rr] : tf.norm; };
 
     if (y != nullptr) {
-      for (int i = threadIdx.x; i < n; i += blockDim.x) y[int64_t(r) * n + i] = row[ph(i)] * post;
+      for (int i = threadIdx.x; i < rows * n; i += blockDim.x)
+        y[int64_t(r0) * n + i] = row[ph(i)] * post_of(i / n);
       continue;
     }
-    float amax = 0.f;
-    for (int i = threadIdx.x; i < n; i += blockDim.x) {
-      const float v = row[ph(i)] * post;
-      row[ph(i)] = v;
-      amax = fmaxf(amax, fabsf(v));
+    for (int rr = (R == 1 ? 0 : warp); rr < rows; rr += (R == 1 ? 1 : nw)) {
+      const float p = post_of(rr);
+      const float amax = row_max(rr, [&](int i) { return row[ph(i)] * p; });
+      const float s = dev::sym_scale(amax, c_over_maxq), inv = 1.f / s;
+      const int step = R == 1 ? blockDim.x : 32, me = R == 1 ? threadIdx.x : lane;
+      for (int w = me; w < n / 8; w += step) {
+        float v[8];
+        dev::load8(row + ph(rr * n + 8 * w), v);
+#pragma unroll
+        for (int e = 0; e < 8; ++e) v[e] *= p;
+        dev::store_act_codes(packed.data, packed.tile_rows, n / 2, r0 + rr, w, dev::quant8_sym(v, s, inv, maxq));
+      }
+      if (me == 0) scale[r0 + rr] = s;
     }
-    amax = dev::block_max(amax, scratch);
-    const float s = dev::sym_scale(amax, c_over_maxq), inv = 1.f / s;
-    for (int w = threadIdx.x; w < n / 8; w += blockDim.x) {
-      float v[8];
-      dev::load8(row + ph(8 * w), v);
-      dev::store_act_codes(packed.data, packed.tile_rows, n / 2, r, w, dev::quant8_sym(v, s, inv, maxq));
-    }
-    if (threadIdx.x == 0) scale[r] = s;
   }
 }
 
@@ -277,13 +324,25 @@ void launch_kt_variant(const In* x, int64_t ldx, int M, const Transform& tf, int
   auto* kernel = transform_kernel<In, KT, kWide>;
   const int threads = kWide ? 512 : kThreads;
   const int S = tf.n / tf.K;
-  const size_t smem = size_t(tf.n + (S >= 8 ? 4 * tf.K : 0)) * sizeof(float) + size_t(KT) * KT * 32 * sizeof(uint4);
+  const size_t row_bytes = size_t(tf.n + (S >= 8 ? 4 * tf.K : 0)) * sizeof(float);
+  const size_t frag_bytes = size_t(KT) * KT * 32 * sizeof(uint4);
+  // Throughput: rows of fewer than 64 columns per block of the mix go in groups (as
+  // many as fit next to the fragments in 100 KB); the n8 tiles of the mix must not
+  // straddle rows, hence S >= 8.
+  Transform g = tf;
+  g.rows = 1;
+  if (!kWide && S >= 8 && S < 64) {
+    g.rows = std::min(kMaxGroupRows, 64 / S);
+    while (g.rows > 1 && g.rows * row_bytes + frag_bytes > 100 * 1024) --g.rows;
+  }
+  const size_t smem = g.rows * row_bytes + frag_bytes;
   ensure_dynamic_smem(kernel, smem);
   int per_sm = 0;
   CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, threads, smem));
   QUAROT_CHECK(per_sm > 0, "online Hadamard of size ", tf.n, " does not fit in shared memory");
-  const int grid = int(std::min<int64_t>(M, int64_t(per_sm) * device_sm_count()));
-  kernel<<<grid, threads, smem, stream>>>(x, ldx, M, tf, maxq, c, packed, scale, y);
+  const int64_t groups = (int64_t(M) + g.rows - 1) / g.rows;
+  const int grid = int(std::min<int64_t>(groups, int64_t(per_sm) * device_sm_count()));
+  kernel<<<grid, threads, smem, stream>>>(x, ldx, M, g, maxq, c, packed, scale, y);
   CUDA_CHECK_LAUNCH();
 }
 

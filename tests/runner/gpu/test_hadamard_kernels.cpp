@@ -147,8 +147,10 @@ TEST_CASE("heads_hadamard transforms across the heads axis", "[gpu][hadamard]") 
 TEST_CASE("hadamard_quant over many rows (throughput configuration)", "[gpu][hadamard]") {
   require_gpu();
   auto rng = rng_for("hadamard_many_rows");
-  // More rows than multiprocessors selects the narrow, persistent-block kernel.
-  for (int n : {11008, 160, 4096}) {
+  // More rows than multiprocessors selects the narrow, persistent-block kernel;
+  // 1376 = 172 x 8 (wikillama-27m's down_proj), 2752 = 172 x 16 and 160 = 5 x 32 go
+  // in groups of 8, 4 and 2 rows (300 rows: the last group short).
+  for (int n : {11008, 160, 4096, 1376, 2752}) {
     INFO("n = " << n);
     const HadamardDevice had(n);
     const int M = 300;
