@@ -223,16 +223,16 @@ __global__ void __launch_bounds__(kWide ? 512 : kThreads, kWide ? 1 : (KT <= 8 ?
     dev::cp_async_commit();
   }
   const int first = tf.inner_log2 == 0 ? (tf.m < 3 ? tf.m : 3) : 0;
-  // Per-row maxima: the whole block for a single row, a warp per row otherwise.
+  // Who works on one row's maximum and codes: the whole block when the group is a
+  // single row, a warp per row otherwise (rows row0, row0 + row_step, ...; this
+  // thread is number `me` of `team`).
+  const bool whole = R == 1;
+  const int row0 = whole ? 0 : warp, row_step = whole ? 1 : nw;
+  const int me = whole ? int(threadIdx.x) : lane, team = whole ? int(blockDim.x) : 32;
   auto row_max = [&](int rr, auto value) {
-    if (R == 1) {
-      float amax = 0.f;
-      for (int i = threadIdx.x; i < n; i += blockDim.x) amax = fmaxf(amax, fabsf(value(i)));
-      return dev::block_max(amax, scratch);
-    }
     float amax = 0.f;
-    for (int i = lane; i < n; i += 32) amax = fmaxf(amax, fabsf(value(rr * n + i)));
-    return dev::warp_max(amax);
+    for (int i = me; i < n; i += team) amax = fmaxf(amax, fabsf(value(rr * n + i)));
+    return whole ? dev::block_max(amax, scratch) : dev::warp_max(amax);
   };
   for (int r0 = blockIdx.x * R; r0 < M; r0 += gridDim.x * R) {
     const int rows = min(R, M - r0);
@@ -279,12 +279,12 @@ __global__ void __launch_bounds__(kWide ? 512 : kThreads, kWide ? 1 : (KT <= 8 ?
       // fp16 has 5 exponent bits: bring each row's maximum into [2^12, 2^13) by an
       // exact power-of-two scaling (undone after the product), so that neither the hi
       // nor the lo half overflows or goes subnormal where it matters.
-      for (int rr = (R == 1 ? 0 : warp); rr < R; rr += (R == 1 ? 1 : nw)) {
+      for (int rr = row0; rr < R; rr += row_step) {
         const float amax = row_max(rr, [&](int i) { return row[ph(i)]; });
         int e = 0;
         if (amax > 0.f) frexpf(amax, &e);
         const int shift = amax > 0.f ? 13 - e : 0;
-        if (R == 1 ? threadIdx.x == 0 : lane == 0) {
+        if (me == 0) {
           in_scale[rr] = ldexpf(1.f, shift);
           post[rr] = tf.norm * ldexpf(1.f, -shift);
         }
@@ -301,12 +301,11 @@ __global__ void __launch_bounds__(kWide ? 512 : kThreads, kWide ? 1 : (KT <= 8 ?
         y[int64_t(r0) * n + i] = row[ph(i)] * post_of(i / n);
       continue;
     }
-    for (int rr = (R == 1 ? 0 : warp); rr < rows; rr += (R == 1 ? 1 : nw)) {
+    for (int rr = row0; rr < rows; rr += row_step) {
       const float p = post_of(rr);
       const float amax = row_max(rr, [&](int i) { return row[ph(i)] * p; });
       const float s = dev::sym_scale(amax, c_over_maxq), inv = 1.f / s;
-      const int step = R == 1 ? blockDim.x : 32, me = R == 1 ? threadIdx.x : lane;
-      for (int w = me; w < n / 8; w += step) {
+      for (int w = me; w < n / 8; w += team) {
         float v[8];
         dev::load8(row + ph(rr * n + 8 * w), v);
 #pragma unroll
