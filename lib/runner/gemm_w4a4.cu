@@ -20,6 +20,7 @@
 #include <atomic>
 #include <cstdlib>
 #include <cstring>
+#include <string>
 
 #include "lib/core/error.h"
 #include "lib/runner/cuda_check.h"
@@ -184,9 +185,25 @@ enum class TileChoice { Skinny, T128x128, T64x128, T64x64 };
 std::atomic<int>& wgmma_policy() {
   static std::atomic<int> policy{[] {
     const char* v = std::getenv("QUAROT_RUNNER_WGMMA");
-    return int(v != nullptr && std::strcmp(v, "0") == 0 ? WgmmaPolicy::Never : WgmmaPolicy::Auto);
+    if (v != nullptr && std::strcmp(v, "0") == 0) return int(WgmmaPolicy::Never);
+    if (v != nullptr && std::strcmp(v, "1") == 0) return int(WgmmaPolicy::Always);
+    return int(WgmmaPolicy::Auto);
   }()};
   return policy;
+}
+
+// The wgmma block shape (WgmmaTile); QUAROT_RUNNER_WGMMA_TILE=256x128, 128x128 or
+// 128x64 sets it.
+std::atomic<int>& wgmma_tile() {
+  static std::atomic<int> tile{[] {
+    const char* v = std::getenv("QUAROT_RUNNER_WGMMA_TILE");
+    const std::string s = v != nullptr ? v : "";
+    if (s == "256x128") return int(WgmmaTile::C256x128);
+    if (s == "128x128") return int(WgmmaTile::C128x128);
+    if (s == "128x64") return int(WgmmaTile::C128x64);
+    return int(WgmmaTile::Auto);
+  }()};
+  return tile;
 }
 
 int64_t tile_count(int M, int N, int bm, int bn) { return int64_t((M + bm - 1) / bm) * ((N + bn - 1) / bn); }
@@ -227,18 +244,38 @@ void w4a4_tile_weights(const uint8_t* packed, int N, int K, uint8_t* out) {
 }
 
 int64_t w4a4_act_tile_rows(int M, int N, int K) {
-  // 256 channels x 128 tokens per block: below one wave the mma.sync kernels, with
-  // their smaller tiles, keep more SMs busy.
+  // With its 128 x 64 blocks the wgmma kernel is 1.5-3x faster than the mma.sync
+  // tiled one for every Llama-2/3 shape measured at M = 32 ... 1024 (NOTES.md,
+  // history 19), so Auto takes it for all M > 16, as Always does.
+  (void)N;
   const auto policy = WgmmaPolicy(wgmma_policy().load());
   if (M <= 16 || K % 32 != 0 || policy == WgmmaPolicy::Never || !detail::wgmma_supported()) return 0;
-  if (policy == WgmmaPolicy::Auto && tile_count(M, N, 128, 256) < device_sm_count()) return 0;
   return (int64_t(M) + 127) / 128 * 128;
 }
 
 void set_wgmma_policy(WgmmaPolicy policy) { wgmma_policy().store(int(policy)); }
+void set_wgmma_tile(WgmmaTile tile) { wgmma_tile().store(int(tile)); }
+
+WgmmaBlock w4a4_wgmma_block(int M, int N) {
+  switch (WgmmaTile(wgmma_tile().load())) {
+    case WgmmaTile::C256x128: return {256, 128};
+    case WgmmaTile::C128x128: return {128, 128};
+    case WgmmaTile::C128x64: return {128, 64};
+    case WgmmaTile::Auto: break;
+  }
+  // Two blocks per SM. 64-token blocks while they fit in one such wave (more SMs
+  // busy when M is a few hundred), else 128 tokens (half the weight traffic per
+  // token). The 256 x 128 block (one per SM) measured 5-7% slower than 128 x 128 on
+  // every large shape (NOTES.md, history 19).
+  if (tile_count(M, N, 64, 128) <= 2 * device_sm_count()) return {128, 64};
+  return {128, 128};
+}
 
 const char* w4a4_gemm_path_name(int M, int N, int K) {
-  if (w4a4_act_tile_rows(M, N, K) > 0) return "wgmma256x128";
+  if (w4a4_act_tile_rows(M, N, K) > 0) {
+    const WgmmaBlock b = w4a4_wgmma_block(M, N);
+    return b.channels == 256 ? "wgmma256x128" : b.tokens == 128 ? "wgmma128x128" : "wgmma128x64";
+  }
   switch (choose(M, N, GemmPath::Auto)) {
     case TileChoice::Skinny: return "skinny";
     case TileChoice::T128x128: return "tiled128x128";
@@ -270,7 +307,8 @@ void w4a4_gemm(const GemmArgs& g, cudaStream_t stream, GemmPath path) {
   if (g.M == 0) return;
   const Params p{g.a, g.a_tile_rows, g.a_scale, g.w, g.w_scale, g.bias, g.out, g.ldo, g.M, g.N, g.K, int(g.mode)};
   if (g.a_tile_rows > 0) {
-    detail::launch_gemm_wgmma(p, stream);
+    const WgmmaBlock b = w4a4_wgmma_block(g.M, g.N);
+    detail::launch_gemm_wgmma(p, b.channels, b.tokens, stream);
     return;
   }
   switch (choose(g.M, g.N, path)) {

@@ -42,19 +42,57 @@ namespace {
 using gemm::Params;
 using namespace ptx;
 
-constexpr int kBN = 256, kBT = 128, kStages = 5;
-constexpr int kWRow = 64;                         // packed bytes of one weight row per k-tile (128 codes)
-constexpr int kWBytes = kBN * kWRow;              // 16 KB
-constexpr int kABytes = kBT * 128;                // 16 KB of int8 activations
-constexpr int kStageBytes = kABytes + kWBytes;    // activations first: swizzle atoms are 1024-byte aligned
-constexpr int kThreads = 384;
-// Registers per thread after setmaxnreg. The consumers' increase waits until the
-// producer's decrease has freed enough of what the block was launched with (168
-// per thread: 64K / 384, in steps of 8); asking for more hangs the block.
-constexpr int kProducerRegs = 40, kConsumerRegs = 232;
-static_assert(kProducerRegs + 2 * kConsumerRegs <= 3 * ((65536 / kThreads) & ~7), "setmaxnreg budget");
-constexpr size_t kSmem = size_t(kStages) * kStageBytes + 2 * kStages * sizeof(uint64_t) + 1024;
+constexpr int kWRow = 64;  // packed bytes of one weight row per k-tile (128 codes)
+constexpr int kTileRows = 128;  // the tiled activation layout's row granularity (kernels.h)
+constexpr int kOutCols = 128;  // staged epilogue columns per consumer (64 for SwiGLU)
+constexpr int kStageStride = kOutCols + 4;  // floats; +4: the staging writes hit 32 distinct banks
 
+// Two block shapes, the same k-loop and epilogue per consumer warpgroup:
+// - kConsumers = 2: 256 channels, one block per SM, the consumers sharing each
+//   activation tile;
+// - kConsumers = 1: 128 channels, two blocks per SM. The two blocks drift apart,
+//   so one block's epilogue and pipeline fill run while the other's tensor-core
+//   loop does: with one block per SM every SM's tensor cores idle during those
+//   (ncu, 8192 x 4096 x 4096: the INT pipe 62% busy, 24 of the tile's 37 us at
+//   peak; NOTES.md history 19).
+// - kTokens = 64 (one consumer, two blocks per SM): for M of a few hundred, where
+//   128-token blocks leave most SMs idle.
+template <int kConsumers, int kTokens>
+struct Cfg {
+  static constexpr int kBN = 128 * kConsumers, kBT = kTokens;
+  static constexpr int kAcc = kTokens / 2;  // accumulators per thread per m64 half
+  static constexpr int kABytes = kTokens * 128;  // int8 activations per k-tile
+  static constexpr int kThreads = 128 * (1 + kConsumers);
+  static constexpr int kBlocksPerSm = kConsumers == 2 ? 1 : 2;
+  // A stage holds kKt k-tiles: each 32-row weight block's k-tiles are contiguous in
+  // the GEMM layout, so one bulk copy per block brings all of them. Two k-tiles a
+  // stage made the 64-token block 13% faster (half the copies; its 3 stages still
+  // keep 4 k-tiles in flight) and the 128-token ones 30% slower (2 stages: the
+  // producer waits for the consumer to free a whole stage). NOTES.md, history 19.
+  static constexpr int kKt = kTokens == 64 ? 2 : 1;
+  static constexpr int kStages = kConsumers == 2 ? 5 : kTokens == 128 ? 4 : 3;
+  static constexpr int kWBytes = kBN * kWRow * kKt;
+  // Activation tiles first (swizzle atoms are 1024-byte aligned), then per weight
+  // block its kKt k-tiles of 2 KB.
+  static constexpr int kStageBytes = kABytes * kKt + kWBytes;
+  // Registers per thread after setmaxnreg. The consumers' increase waits until the
+  // producer's decrease has freed enough of what the block was launched with
+  // (64K / (threads x blocks per SM), in steps of 8); asking for more hangs the block.
+  static constexpr int kLaunchRegs = (65536 / (kThreads * kBlocksPerSm)) & ~7;
+  // 128 accumulators need the 232; with 64 the producer keeps more (24 spilled).
+  static constexpr int kProducerRegs = kConsumers == 1 && kTokens == 128 ? 24 : 40;
+  static constexpr int kConsumerRegs = kTokens == 128 ? 232 : 216;
+  static_assert(kProducerRegs + kConsumers * kConsumerRegs <= (1 + kConsumers) * kLaunchRegs, "setmaxnreg budget");
+  static constexpr size_t kSmem = size_t(kStages) * kStageBytes + 2 * kStages * sizeof(uint64_t) + 1024;
+  // 228 KB per SM, 1 KB of it reserved per block.
+  static_assert(kBlocksPerSm * (kSmem + 1024) <= 228 * 1024, "blocks per SM do not fit in shared memory");
+  // The epilogue stages each consumer's outputs in the (then free) stage buffers.
+  static constexpr int kStagedBytes = kTokens * kStageStride * 4;
+  static_assert(kConsumers * kStagedBytes <= kStages * kStageBytes, "staged outputs must fit in the stage buffers");
+  static_assert(kTokens == 64 || kTokens == 128, "wgmma N");
+};
+
+template <int kStages>
 struct Smem {
   uint8_t* ptr;    // generic address of stage 0
   uint32_t base;   // its shared address
@@ -68,16 +106,19 @@ struct Smem {
 // channels; thread t holds bytes 16t..16t+15 of both, word st of which feeds k32
 // step st.
 using Frags = uint32_t[4][2][4];
-__device__ __forceinline__ void load_frags(const Smem& sm, int kt, int c, Frags& frag) {
-  const int s = kt % kStages;
-  mbar_wait(sm.full(s), (kt / kStages) & 1);
+template <class C>
+__device__ __forceinline__ void load_frags(const Smem<C::kStages>& sm, int kt, int c, Frags& frag) {
+  const int seq = kt / C::kKt, s = seq % C::kStages, j = kt % C::kKt;
+  if (j == 0) mbar_wait(sm.full(s), (seq / C::kStages) & 1);
   const int warp = (threadIdx.x >> 5) & 3, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
-  const uint8_t* wt = sm.ptr + s * kStageBytes + kABytes;
+  const uint8_t* wt = sm.ptr + s * C::kStageBytes + C::kKt * C::kABytes + j * 2048;
 #pragma unroll
   for (int q = 0; q < 2; ++q) {
+    // Rows g and g + 8 lie in the same 32-row block.
     const int row = c * 128 + q * 64 + warp * 16 + g;
-    const uint4 r0 = *reinterpret_cast<const uint4*>(wt + row * kWRow + t * 16);
-    const uint4 r1 = *reinterpret_cast<const uint4*>(wt + (row + 8) * kWRow + t * 16);
+    const uint8_t* blk = wt + (row >> 5) * (C::kKt * 2048) + (row & 31) * kWRow + t * 16;
+    const uint4 r0 = *reinterpret_cast<const uint4*>(blk);
+    const uint4 r1 = *reinterpret_cast<const uint4*>(blk + 8 * kWRow);
 #pragma unroll
     for (int st = 0; st < 4; ++st) {
       const uint32_t w0 = gemm::word_of(r0, st), w1 = gemm::word_of(r1, st);
@@ -90,47 +131,62 @@ __device__ __forceinline__ void load_frags(const Smem& sm, int kt, int c, Frags&
 }
 
 // k-tile kt's 8 wgmma (k32 step x m64 half) as one commit group.
-__device__ __forceinline__ void issue(const Smem& sm, int kt, const Frags& frag, int (&acc)[2][64]) {
+template <class C>
+__device__ __forceinline__ void issue(const Smem<C::kStages>& sm, int kt, const Frags& frag,
+                                      int (&acc)[2][C::kAcc]) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
   wgmma_fence();
-  const uint32_t act = sm.base + (kt % kStages) * kStageBytes;
+  const uint32_t act = sm.base + (kt / C::kKt) % C::kStages * C::kStageBytes + kt % C::kKt * C::kABytes;
 #pragma unroll
   for (int st = 0; st < 4; ++st)
 #pragma unroll
-    for (int q = 0; q < 2; ++q) wgmma_m64n128k32_rs(acc[q], frag[st][q], desc_sw128(act + 32 * st));
+    for (int q = 0; q < 2; ++q) {
+      if constexpr (C::kBT == 128)
+        wgmma_m64n128k32_rs(acc[q], frag[st][q], desc_sw128(act + 32 * st));
+      else
+        wgmma_m64n64k32_rs(acc[q], frag[st][q], desc_sw128(act + 32 * st));
+    }
   wgmma_commit();
 #endif
 }
 
+// k-tile kt's wgmma are done: free its stage if it was the stage's last k-tile.
+template <class C>
+__device__ __forceinline__ void release(const Smem<C::kStages>& sm, int kt, int ktiles) {
+  if (kt % C::kKt == C::kKt - 1 || kt == ktiles - 1) mbar_arrive(sm.empty((kt / C::kKt) % C::kStages));
+}
+
 // The consumer's k-loop, two fragment buffers: k-tile kt + 1's fragments are
 // unpacked while kt's wgmma run, one commit group kept in flight; a stage is freed
-// when its group is done. (Waiting for each k-tile's own group before unpacking the
-// next measured 6% slower on 8192 x 4096 x 4096 once the producer was bulk copies.)
-__device__ __forceinline__ void consume_all(const Smem& sm, int ktiles, int c, int (&acc)[2][64]) {
+// when its last group is done. (Waiting for each k-tile's own group before
+// unpacking the next measured 6% slower on 8192 x 4096 x 4096 once the producer was
+// bulk copies.)
+template <class C>
+__device__ __forceinline__ void consume_all(const Smem<C::kStages>& sm, int ktiles, int c, int (&acc)[2][C::kAcc]) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
   Frags fa, fb;
-  load_frags(sm, 0, c, fa);
+  load_frags<C>(sm, 0, c, fa);
   for (int kt = 0;; kt += 2) {
-    issue(sm, kt, fa, acc);
+    issue<C>(sm, kt, fa, acc);
     if (kt >= 1) {
-      wgmma_wait<1>();  // k-tile kt - 1 is done: its stage and fb are free
-      mbar_arrive(sm.empty((kt - 1) % kStages));
+      wgmma_wait<1>();  // k-tile kt - 1 is done (and fb free)
+      release<C>(sm, kt - 1, ktiles);
     }
     if (kt + 1 >= ktiles) {
       wgmma_wait<0>();
-      mbar_arrive(sm.empty(kt % kStages));
+      release<C>(sm, kt, ktiles);
       break;
     }
-    load_frags(sm, kt + 1, c, fb);
-    issue(sm, kt + 1, fb, acc);
-    wgmma_wait<1>();  // k-tile kt is done: its stage and fa are free
-    mbar_arrive(sm.empty(kt % kStages));
+    load_frags<C>(sm, kt + 1, c, fb);
+    issue<C>(sm, kt + 1, fb, acc);
+    wgmma_wait<1>();  // k-tile kt is done (and fa free)
+    release<C>(sm, kt, ktiles);
     if (kt + 2 >= ktiles) {
       wgmma_wait<0>();
-      mbar_arrive(sm.empty((kt + 1) % kStages));
+      release<C>(sm, kt + 1, ktiles);
       break;
     }
-    load_frags(sm, kt + 2, c, fa);
+    load_frags<C>(sm, kt + 2, c, fa);
   }
   fence_regs(acc[0]);
   fence_regs(acc[1]);
@@ -149,21 +205,19 @@ __device__ __forceinline__ void consume_all(const Smem& sm, int ktiles, int c, i
 // 16w..16w+15; for each n8 chunk j, acc[4j + e] = (channel g, token 8j + 2t + e)
 // and acc[4j + 2 + e] = channel g + 8. SwiGLU pairs gate channel g with up g + 8
 // and yields one output column, (n / 16) * 8 + n % 8.
-constexpr int kOutCols = 128;                // staged columns per consumer (64 for SwiGLU)
-constexpr int kStageStride = kOutCols + 4;   // floats; +4: the staging writes hit 32 distinct banks
-constexpr int kStagedBytes = kBT * kStageStride * 4;
-static_assert(2 * kStagedBytes <= kStages * kStageBytes, "staged outputs must fit in the stage buffers");
 
 // n_base: this consumer's first channel; m0: the block's first token.
-__device__ __forceinline__ void epilogue(const Params& p, const int (&acc)[2][64], float* stage, int n_base,
+template <class C>
+__device__ __forceinline__ void epilogue(const Params& p, const int (&acc)[2][C::kAcc], float* stage, int n_base,
                                          int m0) {
+  constexpr int kPairs = C::kAcc / 2;  // (channel g, g + 8) pairs per thread per m64 half
   const int lt = threadIdx.x & 127, warp = lt >> 5, lane = lt & 31, g = lane >> 2, t = lane & 3;
   const bool swiglu = p.mode == int(OutMode::SwiGLU);
   // Tokens past M read scales past the end of sa only in the formula, never stored:
   // clamp the index instead.
-  float sa[32];
+  float sa[kPairs];
 #pragma unroll
-  for (int i = 0; i < 32; ++i) sa[i] = p.sa[min(m0 + 2 * t + 8 * (i >> 1) + (i & 1), p.M - 1)];
+  for (int i = 0; i < kPairs; ++i) sa[i] = p.sa[min(m0 + 2 * t + 8 * (i >> 1) + (i & 1), p.M - 1)];
 #pragma unroll
   for (int q = 0; q < 2; ++q) {
     const int cl = q * 64 + warp * 16 + g;  // local channel (gate channel for SwiGLU)
@@ -171,7 +225,7 @@ __device__ __forceinline__ void epilogue(const Params& p, const int (&acc)[2][64
     const float sw0 = p.sw[n], sw1 = p.sw[n + 8];
     const float b0 = p.bias != nullptr ? p.bias[n] : 0.f, b1 = p.bias != nullptr ? p.bias[n + 8] : 0.f;
 #pragma unroll
-    for (int i = 0; i < 32; ++i) {
+    for (int i = 0; i < kPairs; ++i) {
       const int j = i >> 1, e = i & 1, tok = 8 * j + 2 * t + e;
       const int a0 = acc[q][4 * j + e], a1 = acc[q][4 * j + 2 + e];
       // gemm::scaled's arithmetic, with the scales loaded once; I32 stages the
@@ -200,7 +254,7 @@ __device__ __forceinline__ void epilogue(const Params& p, const int (&acc)[2][64
   const int out_n = swiglu ? p.N / 2 : p.N;                    // output width
   const int c4 = cols / 4;                                     // float4 per staged row
   const bool vec = (p.ldo & 3) == 0 && (reinterpret_cast<uintptr_t>(p.out) & 15) == 0;
-  for (int idx = lt; idx < kBT * c4; idx += 128) {
+  for (int idx = lt; idx < C::kBT * c4; idx += 128) {
     const int tok = idx / c4, col = (idx % c4) * 4, m = m0 + tok, n = out_n0 + col;
     if (m >= p.M || n >= out_n) continue;
     const float4 v = *reinterpret_cast<const float4*>(stage + tok * kStageStride + col);
@@ -260,64 +314,87 @@ __device__ __forceinline__ void epilogue(const Params& p, const int (&acc)[2][64
   }
 }
 
-__global__ void __launch_bounds__(kThreads, 1) gemm_wgmma_kernel(Params p) {
+template <int kConsumers, int kTokens>
+__global__ void __launch_bounds__(Cfg<kConsumers, kTokens>::kThreads, Cfg<kConsumers, kTokens>::kBlocksPerSm)
+    gemm_wgmma_kernel(Params p) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+  using C = Cfg<kConsumers, kTokens>;
+  constexpr int kStages = C::kStages;
   extern __shared__ uint8_t smem_raw[];
   const uint32_t raw = smem_addr(smem_raw);
   const uint32_t base = (raw + 1023u) & ~1023u;
-  const Smem sm{smem_raw + (base - raw), base, base + kStages * kStageBytes};
+  const Smem<kStages> sm{smem_raw + (base - raw), base, base + kStages * C::kStageBytes};
   const int wg = threadIdx.x >> 7, lt = threadIdx.x & 127;
   if (threadIdx.x == 0) {
     for (int s = 0; s < kStages; ++s) {
-      mbar_init(sm.full(s), 1);        // the producer's expect_tx; the copies complete the transaction
-      mbar_init(sm.empty(s), 256);     // both consumer warpgroups
+      mbar_init(sm.full(s), 1);                 // the producer's expect_tx; the copies complete the transaction
+      mbar_init(sm.empty(s), 128 * kConsumers);  // every consumer thread
     }
     // The bulk copies (async proxy) complete on these barriers.
     asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
   }
   __syncthreads();
 
-  const int n0 = blockIdx.x * kBN, m0 = blockIdx.y * kBT;
+  const int n0 = blockIdx.x * C::kBN, m0 = blockIdx.y * kTokens;
   const int kbytes = p.K / 2, ktiles = (kbytes + kWRow - 1) / kWRow;
 
   if (wg == 0) {
-    asm volatile("setmaxnreg.dec.sync.aligned.u32 %0;\n" ::"n"(kProducerRegs) : "memory");
-    // One thread produces: per k-tile, the block's 8 weight blocks of the GEMM layout
-    // (32 rows x 64 bytes each, 2 KB contiguous) and the activation tile, all bulk
-    // copies counted on the stage's barrier. Weight blocks past the padded N are not
-    // copied: their rows' outputs are never stored.
+    asm volatile("setmaxnreg.dec.sync.aligned.u32 %0;\n" ::"n"(C::kProducerRegs) : "memory");
+    // One thread produces: per stage of kKt k-tiles, for each of the block's 32-row
+    // weight blocks of the GEMM layout its kKt contiguous k-tiles (2 KB each) in one
+    // bulk copy, and the activation tiles, all counted on the stage's barrier. Weight
+    // blocks past the padded N are not copied: their rows' outputs are never stored.
     if (lt == 0) {
       const int64_t wkt = gemm::wtile_ktiles(p.K);
-      const int nblk = min(kBN / 32, (p.N + 31) / 32 - n0 / 32);
+      const int nblk = min(C::kBN / 32, (p.N + 31) / 32 - n0 / 32);
       const uint8_t* wsrc = p.w + int64_t(n0 / 32) * wkt * 2048;
-      for (int kt = 0; kt < ktiles; ++kt) {
-        const int s = kt % kStages;
-        if (kt >= kStages) mbar_wait(sm.empty(s), (kt / kStages - 1) & 1);
-        const uint32_t dst = sm.base + s * kStageBytes;
-        mbar_arrive_expect_tx(sm.full(s), kABytes + nblk * 2048);
+      const int nstages = (ktiles + C::kKt - 1) / C::kKt;
+      for (int seq = 0; seq < nstages; ++seq) {
+        const int s = seq % kStages, kt0 = seq * C::kKt, kts = min(C::kKt, ktiles - kt0);
+        if (seq >= kStages) mbar_wait(sm.empty(s), (seq / kStages - 1) & 1);
+        const uint32_t dst = sm.base + s * C::kStageBytes;
+        mbar_arrive_expect_tx(sm.full(s), kts * (C::kABytes + nblk * 2048));
         for (int b = 0; b < nblk; ++b)
-            bulk_copy(dst + kABytes + b * 2048, wsrc + (int64_t(b) * wkt + kt) * 2048, 2048, sm.full(s));
+          bulk_copy(dst + C::kKt * C::kABytes + b * (C::kKt * 2048), wsrc + (int64_t(b) * wkt + kt0) * 2048,
+                    kts * 2048, sm.full(s));
         // Weights do not depend on the kernel before this one; the activations do.
-        if (kt == 0) gemm::pdl_wait();
-        bulk_copy(dst, p.a + (int64_t(kt) * p.a_rows + m0) * 128, kABytes, sm.full(s));
+        if (seq == 0) gemm::pdl_wait();
+        for (int j = 0; j < kts; ++j)
+          bulk_copy(dst + j * C::kABytes, p.a + (int64_t(kt0 + j) * p.a_rows + m0) * 128, C::kABytes, sm.full(s));
       }
     }
   } else {
-    asm volatile("setmaxnreg.inc.sync.aligned.u32 %0;\n" ::"n"(kConsumerRegs) : "memory");
+    asm volatile("setmaxnreg.inc.sync.aligned.u32 %0;\n" ::"n"(C::kConsumerRegs) : "memory");
     gemm::pdl_wait();  // the epilogue reads the activation scales (and the residual)
     const int c = wg - 1;
-    int acc[2][64];
+    int acc[2][C::kAcc];
 #pragma unroll
     for (int q = 0; q < 2; ++q)
 #pragma unroll
-      for (int i = 0; i < 64; ++i) acc[q][i] = 0;
-    consume_all(sm, ktiles, c, acc);
+      for (int i = 0; i < C::kAcc; ++i) acc[q][i] = 0;
+    consume_all<C>(sm, ktiles, c, acc);
 
-    // Both consumers are past their last wgmma: the stage buffers are free.
-    named_barrier(1, 256);
-    epilogue(p, acc, reinterpret_cast<float*>(sm.ptr) + c * (kStagedBytes / 4), n0 + c * 128, m0);
+    // Every consumer is past its last wgmma: the stage buffers are free.
+    if (kConsumers > 1) named_barrier(1, 128 * kConsumers);
+    epilogue<C>(p, acc, reinterpret_cast<float*>(sm.ptr) + c * (C::kStagedBytes / 4), n0 + c * 128, m0);
   }
 #endif
+}
+
+template <int kConsumers, int kTokens>
+void launch(const Params& p, cudaStream_t stream) {
+  using C = Cfg<kConsumers, kTokens>;
+  auto* kernel = gemm_wgmma_kernel<kConsumers, kTokens>;
+  static const bool carveout = [&] {
+    // Two blocks per SM need the largest shared-memory carveout.
+    CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributePreferredSharedMemoryCarveout,
+                                    int(cudaSharedmemCarveoutMaxShared)));
+    return true;
+  }();
+  (void)carveout;
+  ensure_dynamic_smem(kernel, C::kSmem);
+  const dim3 grid((p.N + C::kBN - 1) / C::kBN, (p.M + kTokens - 1) / kTokens);
+  gemm::launch_pdl(kernel, grid, dim3(C::kThreads), C::kSmem, stream, p);
 }
 
 }  // namespace
@@ -332,18 +409,25 @@ bool wgmma_supported() {
     }
     if (prop.major != 9 || prop.minor != 0) return false;
     cudaFuncAttributes attr{};
-    const bool loads = cudaFuncGetAttributes(&attr, gemm_wgmma_kernel) == cudaSuccess;
+    const bool loads = cudaFuncGetAttributes(&attr, gemm_wgmma_kernel<2, 128>) == cudaSuccess &&
+                       cudaFuncGetAttributes(&attr, gemm_wgmma_kernel<1, 128>) == cudaSuccess &&
+                       cudaFuncGetAttributes(&attr, gemm_wgmma_kernel<1, 64>) == cudaSuccess;
     cudaGetLastError();
     return loads;
   }();
   return ok;
 }
 
-void launch_gemm_wgmma(const Params& p, cudaStream_t stream) {
-  QUAROT_ASSERT(p.a_rows >= p.M && p.a_rows % kBT == 0, "wgmma GEMM: tile rows ", p.a_rows, " for M = ", p.M);
-  ensure_dynamic_smem(gemm_wgmma_kernel, kSmem);
-  const dim3 grid((p.N + kBN - 1) / kBN, (p.M + kBT - 1) / kBT);
-  gemm::launch_pdl(gemm_wgmma_kernel, grid, dim3(kThreads), kSmem, stream, p);
+void launch_gemm_wgmma(const Params& p, int channels, int tokens, cudaStream_t stream) {
+  QUAROT_ASSERT(p.a_rows >= p.M && p.a_rows % kTileRows == 0, "wgmma GEMM: tile rows ", p.a_rows, " for M = ", p.M);
+  if (channels == 256 && tokens == 128)
+    launch<2, 128>(p, stream);
+  else if (channels == 128 && tokens == 128)
+    launch<1, 128>(p, stream);
+  else if (channels == 128 && tokens == 64)
+    launch<1, 64>(p, stream);
+  else
+    QUAROT_ASSERT(false, "wgmma GEMM: no ", channels, " x ", tokens, " block");
 }
 
 }  // namespace quarot::runner::detail

@@ -117,14 +117,23 @@ struct GemmArgs {
 // unless QUAROT_RUNNER_PDL=0.
 void w4a4_gemm(const GemmArgs& g, cudaStream_t stream, GemmPath path = GemmPath::Auto);
 // The activation layout the caller should quantize into for an M x N x K GEMM: the
-// tiled layout's row count (M rounded up to 128) when the wgmma kernel's 256x128
-// tiles fill the GPU (sm_90, unless QUAROT_RUNNER_WGMMA=0), else 0 (packed).
+// tiled layout's row count (M rounded up to 128) when the wgmma kernel takes it
+// (sm_90 and M > 16, unless QUAROT_RUNNER_WGMMA=0), else 0 (packed).
 int64_t w4a4_act_tile_rows(int M, int N, int K);
 // When w4a4_act_tile_rows picks the wgmma kernel: Auto as described there, Never
-// (also QUAROT_RUNNER_WGMMA=0), Always for any M > 16 on sm_90 (tests: the small
-// models then run the forward through it too).
+// (also QUAROT_RUNNER_WGMMA=0: the mma.sync kernels, for comparison), Always (also
+// QUAROT_RUNNER_WGMMA=1) for any M > 16 on sm_90: today the same as Auto.
 enum class WgmmaPolicy : int { Auto = 0, Never = 1, Always = 2 };
 void set_wgmma_policy(WgmmaPolicy policy);
+// The wgmma kernel's block, channels x tokens: 256 x 128 (one block per SM), 128 x
+// 128 or 128 x 64 (two per SM). Auto picks by shape; QUAROT_RUNNER_WGMMA_TILE
+// (256x128, 128x128, 128x64) and the setter force one (tests, benchmarks).
+enum class WgmmaTile : int { Auto = 0, C256x128 = 1, C128x128 = 2, C128x64 = 3 };
+void set_wgmma_tile(WgmmaTile tile);
+struct WgmmaBlock {
+  int channels, tokens;
+};
+WgmmaBlock w4a4_wgmma_block(int M, int N);
 // The path taken for M x N x K with the layout w4a4_act_tile_rows picks (benchmarks, notes).
 const char* w4a4_gemm_path_name(int M, int N, int K);
 // Whether this GPU runs the wgmma (sm_90a) kernel.

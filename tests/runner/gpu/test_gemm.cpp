@@ -200,18 +200,32 @@ TEST_CASE("w4a4_gemm tiled path", "[gpu][gemm]") {
 TEST_CASE("w4a4_gemm wgmma path (sm_90a)", "[gpu][gemm]") {
   require_gpu();
   REQUIRE(w4a4_wgmma_available());
-  auto rng = rng_for("gemm_wgmma");
-  run_case(rng, 1, 64, 128, GemmPath::Wgmma);
-  run_case(rng, 16, 80, 96, GemmPath::Wgmma);
-  run_case(rng, 130, 272, 1376, GemmPath::Wgmma);  // row, channel and k tails
-  run_case(rng, 300, 512, 4096, GemmPath::Wgmma);
-  run_case(rng, 129, 4112, 256, GemmPath::Wgmma);
-  run_case(rng, 256, 256, 11008, GemmPath::Wgmma);
-  run_case(rng, 64, 48, 14336, GemmPath::Wgmma, /*extreme=*/true);
-  run_case(rng, 520, 1024, 2048, GemmPath::Wgmma);  // 5 token tiles x 4 channel tiles, 16 k-tiles
-  run_case(rng, 2100, 2320, 128, GemmPath::Wgmma);  // 170 tiles: more than one wave, row and channel tails
+  // Every block shape (256 x 128, one block per SM; 128 x 128 and 128 x 64, two).
+  struct Reset {
+    ~Reset() { set_wgmma_tile(WgmmaTile::Auto); }
+  } reset;
+  for (const WgmmaTile tile : {WgmmaTile::C256x128, WgmmaTile::C128x128, WgmmaTile::C128x64}) {
+    set_wgmma_tile(tile);
+    const WgmmaBlock b = w4a4_wgmma_block(2048, 4096);
+    INFO("wgmma block " << b.channels << " x " << b.tokens);
+    auto rng = rng_for("gemm_wgmma" + std::to_string(b.channels) + "x" + std::to_string(b.tokens));
+    run_case(rng, 1, 64, 128, GemmPath::Wgmma);
+    run_case(rng, 16, 80, 96, GemmPath::Wgmma);
+    run_case(rng, 130, 272, 1376, GemmPath::Wgmma);  // row, channel and k tails
+    run_case(rng, 300, 512, 4096, GemmPath::Wgmma);
+    run_case(rng, 129, 4112, 256, GemmPath::Wgmma);
+    run_case(rng, 256, 256, 11008, GemmPath::Wgmma);
+    run_case(rng, 64, 48, 14336, GemmPath::Wgmma, /*extreme=*/true);
+    run_case(rng, 520, 1024, 2048, GemmPath::Wgmma);  // 5 token tiles x 4-8 channel tiles, 16 k-tiles
+    run_case(rng, 2100, 2320, 128, GemmPath::Wgmma);  // > 1 wave, row and channel tails
+  }
+  set_wgmma_tile(WgmmaTile::Auto);
   // Auto takes it where the 256x128 tiles fill the GPU, and only with tiled activations.
-  REQUIRE(std::string(w4a4_gemm_path_name(2048, 4096, 4096)) == "wgmma256x128");
+  REQUIRE(std::string(w4a4_gemm_path_name(2048, 4096, 4096)) == "wgmma128x128");
+  // 64-token blocks while they fit in one wave of two per SM (132 SMs: 264).
+  REQUIRE(std::string(w4a4_gemm_path_name(256, 4096, 4096)) == "wgmma128x64");
+  REQUIRE(std::string(w4a4_gemm_path_name(256, 11008, 4096)) == "wgmma128x128");
+  REQUIRE(std::string(w4a4_gemm_path_name(32, 512, 512)) == "wgmma128x64");
   REQUIRE(w4a4_act_tile_rows(2048, 4096, 4096) == 2048);
   REQUIRE(w4a4_act_tile_rows(2001, 4096, 4096) == 2048);
   REQUIRE(w4a4_act_tile_rows(16, 4096, 4096) == 0);
