@@ -27,12 +27,14 @@
 // with the stores handed to the bulk-copy engine (NOTES.md, history 10 and 15).
 #include <cuda_fp16.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "lib/core/error.h"
 #include "lib/runner/cuda_check.h"
 #include "lib/runner/device_common.cuh"
 #include "lib/runner/gemm_common.cuh"
+#include "lib/runner/kernels.h"
 #include "lib/runner/launch_util.h"
 #include "lib/runner/wgmma_ptx.cuh"
 
@@ -46,6 +48,7 @@ constexpr int kWRow = 64;  // packed bytes of one weight row per k-tile (128 cod
 constexpr int kTileRows = 128;  // the tiled activation layout's row granularity (kernels.h)
 constexpr int kOutCols = 128;  // staged epilogue columns per consumer (64 for SwiGLU)
 constexpr int kStageStride = kOutCols + 4;  // floats; +4: the staging writes hit 32 distinct banks
+constexpr size_t kSmemPerSm = 228 * 1024;    // sm_90
 
 // Two block shapes, the same k-loop and epilogue per consumer warpgroup:
 // - kConsumers = 2: 256 channels, one block per SM, the consumers sharing each
@@ -84,8 +87,8 @@ struct Cfg {
   static constexpr int kConsumerRegs = kTokens == 128 ? 232 : 216;
   static_assert(kProducerRegs + kConsumers * kConsumerRegs <= (1 + kConsumers) * kLaunchRegs, "setmaxnreg budget");
   static constexpr size_t kSmem = size_t(kStages) * kStageBytes + 2 * kStages * sizeof(uint64_t) + 1024;
-  // 228 KB per SM, 1 KB of it reserved per block.
-  static_assert(kBlocksPerSm * (kSmem + 1024) <= 228 * 1024, "blocks per SM do not fit in shared memory");
+  // 1 KB of an SM's shared memory is reserved per block.
+  static_assert(kBlocksPerSm * (kSmem + 1024) <= kSmemPerSm, "blocks per SM do not fit in shared memory");
   // The epilogue stages each consumer's outputs in the (then free) stage buffers.
   static constexpr int kStagedBytes = kTokens * kStageStride * 4;
   static_assert(kConsumers * kStagedBytes <= kStages * kStageBytes, "staged outputs must fit in the stage buffers");
@@ -392,9 +395,16 @@ void launch(const Params& p, cudaStream_t stream) {
     return true;
   }();
   (void)carveout;
-  ensure_dynamic_smem(kernel, C::kSmem);
   const dim3 grid((p.N + C::kBN - 1) / C::kBN, (p.M + kTokens - 1) / kTokens);
-  gemm::launch_pdl(kernel, grid, dim3(C::kThreads), C::kSmem, stream, p);
+  // At most one block per SM's worth of work: ask for more than half an SM's shared
+  // memory so that no two blocks share one. Launched early (PDL) behind a kernel that
+  // leaves SMs idle, the scheduler otherwise packs them two to an SM on those SMs,
+  // each then at half speed: 8-11 us slower at M = 128-256 behind the Hadamard
+  // kernels (NOTES.md, history 19).
+  const bool alone = C::kBlocksPerSm > 1 && int64_t(grid.x) * grid.y <= device_sm_count();
+  const size_t smem = alone ? std::max(C::kSmem, size_t(kSmemPerSm / 2 + 1024)) : C::kSmem;
+  ensure_dynamic_smem(kernel, smem);
+  gemm::launch_pdl(kernel, grid, dim3(C::kThreads), smem, stream, p);
 }
 
 }  // namespace
