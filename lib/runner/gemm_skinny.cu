@@ -1,4 +1,4 @@
-// The skinny W4A4 GEMM (M <= 16 tokens, decode-like): memory-bound on the int4
+// The skinny W4A4 GEMM (M <= 64 tokens, decode-like): memory-bound on the int4
 // weights, which are the MMA's A operand (16 output channels per m16 tile); the
 // tokens are its N = 8 columns (mma.sync m16n8k32, int32 accumulation, nibbles
 // masked to 16 * code int8 in registers on both sides, products scaled by 256).
@@ -19,6 +19,7 @@
 #include "lib/runner/cuda_check.h"
 #include "lib/runner/device_common.cuh"
 #include "lib/runner/gemm_common.cuh"
+#include "lib/runner/kernels.h"
 #include "lib/runner/launch_util.h"
 
 namespace quarot::runner::detail {
@@ -31,15 +32,17 @@ using gemm::word_of;
 
 constexpr int kSkinnyRows = 32;  // output channels per block: two m16 tiles, one block row of the layout
 
+template <int TT>
 struct SkinnyLoad {
   uint4 w[2][2];  // [tile][row g, row g + 8]
-  uint4 x[2];     // [token tile]
+  uint4 x[TT];    // [token tile]
 };
 
 // Rows g, g + 8 of the block's two m16 tiles, bytes 16t..16t+15 of k-step `step`:
 // in the GEMM layout the block's 32 rows x 64 bytes of one step are one 2 KB piece,
 // which each of these four loads covers 512 contiguous bytes of.
-__device__ __forceinline__ void skinny_load_w(SkinnyLoad& L, const Params& p, int n0, int step, int g, int t,
+template <int TT>
+__device__ __forceinline__ void skinny_load_w(SkinnyLoad<TT>& L, const Params& p, int n0, int step, int g, int t,
                                               int ktiles) {
   const bool kok = step < ktiles;  // past K: zeros (the layout's padding covers K..128·ktiles)
   const uint8_t* blk = p.w + (int64_t(n0 >> 5) * ktiles + step) * 2048 + t * 16;
@@ -52,7 +55,7 @@ __device__ __forceinline__ void skinny_load_w(SkinnyLoad& L, const Params& p, in
 
 // Activation codes [M, K/2], bytes 16t..16t+15 of k-step `step` for tokens g (+8).
 template <int TT>
-__device__ __forceinline__ void skinny_load_x(SkinnyLoad& L, const uint8_t* a, int M, int step, int g, int t,
+__device__ __forceinline__ void skinny_load_x(SkinnyLoad<TT>& L, const uint8_t* a, int M, int step, int g, int t,
                                               int kbytes) {
   const int off = step * 64 + t * 16;
   const bool kok = off < kbytes;
@@ -65,10 +68,10 @@ __device__ __forceinline__ void skinny_load_x(SkinnyLoad& L, const uint8_t* a, i
 }
 
 template <int TT>
-__device__ __forceinline__ void skinny_mma(int (&acc)[2][2][4], const SkinnyLoad& L) {
+__device__ __forceinline__ void skinny_mma(int (&acc)[2][TT][4], const SkinnyLoad<TT>& L) {
 #pragma unroll
   for (int c = 0; c < 4; ++c) {
-    uint32_t b[2][2];
+    uint32_t b[TT][2];
 #pragma unroll
     for (int j = 0; j < TT; ++j) {
       const uint32_t xw = word_of(L.x[j], c);
@@ -86,20 +89,22 @@ __device__ __forceinline__ void skinny_mma(int (&acc)[2][2][4], const SkinnyLoad
 }
 
 // TT token tiles of 8 (M <= 8 * TT); WARPS warps split K (16 when the grid is a
-// single wave, to shorten each warp's chain of loads; 8 otherwise).
+// single wave, to shorten each warp's chain of loads; 8 otherwise). The warps'
+// partial sums: red[warp][channel][token], 8 * TT tokens (dynamic shared memory).
 template <int TT, int WARPS>
 __global__ void __launch_bounds__(WARPS * 32) gemm_skinny_kernel(Params p) {
-  constexpr int kSkinnyWarps = WARPS;
-  __shared__ int red[kSkinnyWarps][kSkinnyRows][16];
+  constexpr int kSkinnyWarps = WARPS, kTok = 8 * TT;
+  extern __shared__ int red_smem[];
+  auto red = [&](int w, int ch, int tok) -> int& { return red_smem[(w * kSkinnyRows + ch) * kTok + tok]; };
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
   const int n0 = blockIdx.x * kSkinnyRows;
   const int kbytes = p.K / 2, steps = (kbytes + 63) / 64, ktiles = int(gemm::wtile_ktiles(p.K));
 
-  int acc[2][2][4];
+  int acc[2][TT][4];
 #pragma unroll
   for (int i = 0; i < 2; ++i)
 #pragma unroll
-    for (int j = 0; j < 2; ++j)
+    for (int j = 0; j < TT; ++j)
 #pragma unroll
       for (int e = 0; e < 4; ++e) acc[i][j][e] = 0;
 
@@ -113,7 +118,7 @@ __global__ void __launch_bounds__(WARPS * 32) gemm_skinny_kernel(Params p) {
   // Three register stages: the loads of two later steps are in flight while one is
   // multiplied (a step past the end loads zeros and is skipped).
   constexpr int W = kSkinnyWarps;
-  SkinnyLoad b0, b1, b2;
+  SkinnyLoad<TT> b0, b1, b2;
   skinny_load_w(b0, p, n0, warp, g, t, ktiles);
   skinny_load_w(b1, p, n0, warp + W, g, t, ktiles);
   gemm::pdl_wait();
@@ -138,16 +143,14 @@ __global__ void __launch_bounds__(WARPS * 32) gemm_skinny_kernel(Params p) {
 #pragma unroll
   for (int i = 0; i < 2; ++i)
 #pragma unroll
-    for (int j = 0; j < 2; ++j) {
-      if (j >= TT) continue;
+    for (int j = 0; j < TT; ++j) {
       const int ch = 16 * i + g, tok = 8 * j + 2 * t;
-      red[warp][ch][tok] = acc[i][j][0];
-      red[warp][ch][tok + 1] = acc[i][j][1];
-      red[warp][ch + 8][tok] = acc[i][j][2];
-      red[warp][ch + 8][tok + 1] = acc[i][j][3];
+      red(warp, ch, tok) = acc[i][j][0];
+      red(warp, ch, tok + 1) = acc[i][j][1];
+      red(warp, ch + 8, tok) = acc[i][j][2];
+      red(warp, ch + 8, tok + 1) = acc[i][j][3];
     }
   __syncthreads();
-  constexpr int kTok = 8 * TT;
   if (p.mode == int(OutMode::SwiGLU)) {
     for (int idx = threadIdx.x; idx < (kSkinnyRows / 2) * kTok; idx += blockDim.x) {
       const int gi = idx / kTok, tok = idx % kTok;
@@ -156,8 +159,8 @@ __global__ void __launch_bounds__(WARPS * 32) gemm_skinny_kernel(Params p) {
       int sg = 0, su = 0;
 #pragma unroll
       for (int w = 0; w < kSkinnyWarps; ++w) {
-        sg += red[w][ch][tok];
-        su += red[w][ch + 8][tok];
+        sg += red(w, ch, tok);
+        su += red(w, ch + 8, tok);
       }
       gemm::store_swiglu(p, tok, n0 + ch, sg, su);
     }
@@ -167,29 +170,44 @@ __global__ void __launch_bounds__(WARPS * 32) gemm_skinny_kernel(Params p) {
       if (tok >= p.M || n0 + ch >= p.N) continue;
       int s = 0;
 #pragma unroll
-      for (int w = 0; w < kSkinnyWarps; ++w) s += red[w][ch][tok];
+      for (int w = 0; w < kSkinnyWarps; ++w) s += red(w, ch, tok);
       gemm::store_one(p, tok, n0 + ch, s);
     }
   }
 }
 
+template <int TT, int WARPS>
+void launch_warps(const Params& p, dim3 grid, cudaStream_t stream) {
+  const size_t smem = size_t(WARPS) * kSkinnyRows * 8 * TT * sizeof(int);
+  ensure_dynamic_smem(gemm_skinny_kernel<TT, WARPS>, smem);
+  gemm::launch_pdl(gemm_skinny_kernel<TT, WARPS>, grid, dim3(WARPS * 32), smem, stream, p);
+}
+
 template <int TT>
 void launch(const Params& p, cudaStream_t stream) {
   const dim3 grid((p.N + kSkinnyRows - 1) / kSkinnyRows);
-  if (int64_t(grid.x) <= device_sm_count())
-    gemm::launch_pdl(gemm_skinny_kernel<TT, 16>, grid, dim3(16 * 32), 0, stream, p);
-  else
-    gemm::launch_pdl(gemm_skinny_kernel<TT, 8>, grid, dim3(8 * 32), 0, stream, p);
+  // 16 warps only for up to 16 tokens: more would hold too many registers.
+  if constexpr (TT <= 2) {
+    if (int64_t(grid.x) <= device_sm_count()) {
+      launch_warps<TT, 16>(p, grid, stream);
+      return;
+    }
+  }
+  launch_warps<TT, 8>(p, grid, stream);
 }
 
 }  // namespace
 
 void launch_skinny(const Params& p, cudaStream_t stream) {
-  QUAROT_ASSERT(p.M <= 16, "skinny GEMM with M = ", p.M);
+  QUAROT_ASSERT(p.M <= kSkinnyMaxRows, "skinny GEMM with M = ", p.M);
   if (p.M <= 8)
     launch<1>(p, stream);
-  else
+  else if (p.M <= 16)
     launch<2>(p, stream);
+  else if (p.M <= 32)
+    launch<4>(p, stream);
+  else
+    launch<8>(p, stream);
 }
 
 }  // namespace quarot::runner::detail

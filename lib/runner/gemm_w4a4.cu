@@ -4,11 +4,11 @@
 // Both operands stay packed in global and shared memory; nibbles become int8 in
 // registers right before the MMA (dev::nib_lo / nib_hi, a consistent permutation
 // of k on both sides, products scaled by 256). Two kernels:
-// - skinny (M <= 16, decode-like): weights are the MMA's A operand (16 output
+// - skinny (M <= 64, decode-like): weights are the MMA's A operand (16 output
 //   channels per tile), tokens its N = 8 columns; each warp streams a slice of K
 //   straight from global memory and the warps of a block reduce through shared
 //   memory. Memory-bound on the weights.
-// - tiled (M > 16): a classic cp.async multi-stage pipeline, BM x BN x 128 tiles,
+// - tiled (M > 64, or GPUs without wgmma): a classic cp.async multi-stage pipeline, BM x BN x 128 tiles,
 //   activations as A and weights as B.
 // - wgmma (gemm_wgmma.cu, sm_90a, large M): warpgroup MMA; it reads activations
 //   that the quantizer wrote in the tiled int8 layout (kernels.h, ActCodes).
@@ -208,9 +208,18 @@ std::atomic<int>& wgmma_tile() {
 
 int64_t tile_count(int M, int N, int bm, int bn) { return int64_t((M + bm - 1) / bm) * ((N + bn - 1) / bn); }
 
+// Auto's choice of the skinny kernel: always up to 16 tokens; up to kSkinnyMaxRows
+// while its 32-channel blocks fit in one wave (one block per SM from 17 tokens on,
+// for registers). Past one wave the wgmma kernel was faster at 17-64 tokens
+// (4096 -> 11008: 20.7 vs 16.4 us at M = 17), within it the skinny one (4096 ->
+// 4096 at M = 32: 10.2 vs 16.0 us). NOTES.md, history 19.
+bool skinny_auto(int M, int N) {
+  return M <= 16 || (M <= kSkinnyMaxRows && (int64_t(N) + 31) / 32 <= device_sm_count());
+}
+
 // The kernels that read packed activations.
 TileChoice choose(int M, int N, GemmPath path) {
-  if (path == GemmPath::Skinny || (path == GemmPath::Auto && M <= 16)) return TileChoice::Skinny;
+  if (path == GemmPath::Skinny || (path == GemmPath::Auto && skinny_auto(M, N))) return TileChoice::Skinny;
   const int64_t sms = device_sm_count();
   auto blocks = [&](int bm, int bn) { return tile_count(M, N, bm, bn); };
   if (blocks(128, 128) >= 2 * sms) return TileChoice::T128x128;
@@ -246,10 +255,11 @@ void w4a4_tile_weights(const uint8_t* packed, int N, int K, uint8_t* out) {
 int64_t w4a4_act_tile_rows(int M, int N, int K) {
   // With its 128 x 64 blocks the wgmma kernel is 1.5-3x faster than the mma.sync
   // tiled one for every Llama-2/3 shape measured at M = 32 ... 1024 (NOTES.md,
-  // history 19), so Auto takes it for all M > 16, as Always does.
-  (void)N;
+  // history 19): Auto takes it for every M > 16 the skinny kernel does not take,
+  // Always for every M > 16.
   const auto policy = WgmmaPolicy(wgmma_policy().load());
   if (M <= 16 || K % 32 != 0 || policy == WgmmaPolicy::Never || !detail::wgmma_supported()) return 0;
+  if (policy == WgmmaPolicy::Auto && skinny_auto(M, N)) return 0;
   return (int64_t(M) + 127) / 128 * 128;
 }
 
@@ -292,7 +302,8 @@ void w4a4_gemm(const GemmArgs& g, cudaStream_t stream, GemmPath path) {
                " must be a positive multiple of 32, at most 131072");
   QUAROT_CHECK(g.N > 0 && g.N % 16 == 0, "w4a4_gemm: N = ", g.N, " must be a positive multiple of 16");
   QUAROT_CHECK(g.M >= 0, "w4a4_gemm: M = ", g.M);
-  QUAROT_CHECK(path != GemmPath::Skinny || g.M <= 16, "w4a4_gemm: the skinny path takes M <= 16, got ", g.M);
+  QUAROT_CHECK(path != GemmPath::Skinny || g.M <= kSkinnyMaxRows, "w4a4_gemm: the skinny path takes M <= ",
+               kSkinnyMaxRows, ", got ", g.M);
   QUAROT_CHECK(path != GemmPath::Wgmma || detail::wgmma_supported(),
                "w4a4_gemm: the wgmma path needs an sm_90 GPU (H100/H200)");
   QUAROT_CHECK((g.a_tile_rows > 0) == (path == GemmPath::Wgmma) || (g.a_tile_rows > 0 && path == GemmPath::Auto),

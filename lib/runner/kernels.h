@@ -83,6 +83,9 @@ enum class OutMode : int {
                // N/2 columns (see interleave_gate_up)
 };
 enum class GemmPath : int { Auto = 0, Skinny = 1, Tiled = 2, Wgmma = 3 };
+// The skinny GEMM takes up to this many tokens (Auto: from 17 on only where its
+// blocks fit in one wave, see skinny_auto in gemm_w4a4.cu).
+constexpr int kSkinnyMaxRows = 64;
 
 // Weights in the GEMM layout. The checkpoint's packed [N, K/2] rows, rearranged at
 // load time into blocks of 32 rows x 128 codes (2 KB, row-major inside: row r of
@@ -112,17 +115,18 @@ struct GemmArgs {
 
 // C = A_codes · W_codesᵀ in int32 on INT8 tensor cores, scales in the epilogue.
 // Needs K % 32 == 0, K <= 131072, N % 16 == 0. Tiled activations (a_tile_rows > 0)
-// take the wgmma kernel (sm_90); packed ones the skinny kernel for M <= 16 under
+// take the wgmma kernel (sm_90); packed ones the skinny kernel for small M under
 // Auto, else the mma.sync tiled one. Launched with programmatic dependent launch
 // unless QUAROT_RUNNER_PDL=0.
 void w4a4_gemm(const GemmArgs& g, cudaStream_t stream, GemmPath path = GemmPath::Auto);
 // The activation layout the caller should quantize into for an M x N x K GEMM: the
 // tiled layout's row count (M rounded up to 128) when the wgmma kernel takes it
-// (sm_90 and M > 16, unless QUAROT_RUNNER_WGMMA=0), else 0 (packed).
+// (sm_90, M > 16 and not the skinny kernel's, unless QUAROT_RUNNER_WGMMA=0), else
+// 0 (packed).
 int64_t w4a4_act_tile_rows(int M, int N, int K);
 // When w4a4_act_tile_rows picks the wgmma kernel: Auto as described there, Never
 // (also QUAROT_RUNNER_WGMMA=0: the mma.sync kernels, for comparison), Always (also
-// QUAROT_RUNNER_WGMMA=1) for any M > 16 on sm_90: today the same as Auto.
+// QUAROT_RUNNER_WGMMA=1) for any M > 16 on sm_90 (tests, benchmarks).
 enum class WgmmaPolicy : int { Auto = 0, Never = 1, Always = 2 };
 void set_wgmma_policy(WgmmaPolicy policy);
 // The wgmma kernel's block, channels x tokens: 256 x 128 (one block per SM), 128 x

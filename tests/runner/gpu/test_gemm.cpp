@@ -169,7 +169,7 @@ void run_case(std::mt19937_64& rng, int M, int N, int K, GemmPath path, bool ext
 
 }  // namespace
 
-TEST_CASE("w4a4_gemm skinny path (M <= 16)", "[gpu][gemm]") {
+TEST_CASE("w4a4_gemm skinny path (M <= 64)", "[gpu][gemm]") {
   require_gpu();
   auto rng = rng_for("gemm_skinny");
   run_case(rng, 1, 64, 128, GemmPath::Skinny);
@@ -181,6 +181,17 @@ TEST_CASE("w4a4_gemm skinny path (M <= 16)", "[gpu][gemm]") {
   run_case(rng, 16, 32, 14336, GemmPath::Skinny, /*extreme=*/true);
   run_case(rng, 4, 4352, 1376, GemmPath::Skinny);   // more blocks than SMs: the 8-warp variant
   run_case(rng, 12, 8192, 512, GemmPath::Skinny);
+  // 4 and 8 token tiles (M up to 32 and 64).
+  run_case(rng, 17, 272, 1376, GemmPath::Skinny);
+  run_case(rng, 32, 4096, 4096, GemmPath::Skinny);
+  run_case(rng, 33, 128, 11008, GemmPath::Skinny);
+  run_case(rng, 64, 4352, 1376, GemmPath::Skinny);
+  run_case(rng, 50, 32, 14336, GemmPath::Skinny, /*extreme=*/true);
+  REQUIRE(std::string(w4a4_gemm_path_name(64, 4096, 4096)) == "skinny");
+  REQUIRE(w4a4_act_tile_rows(64, 4096, 4096) == 0);
+  // Past one wave of its blocks (11008 / 32 = 344 > 132 SMs) only up to 16 tokens.
+  REQUIRE(std::string(w4a4_gemm_path_name(16, 11008, 4096)) == "skinny");
+  REQUIRE(std::string(w4a4_gemm_path_name(32, 11008, 4096)) == "wgmma128x64");
 }
 
 TEST_CASE("w4a4_gemm tiled path", "[gpu][gemm]") {
@@ -225,7 +236,7 @@ TEST_CASE("w4a4_gemm wgmma path (sm_90a)", "[gpu][gemm]") {
   // 64-token blocks while they fit in one wave of two per SM (132 SMs: 264).
   REQUIRE(std::string(w4a4_gemm_path_name(256, 4096, 4096)) == "wgmma128x64");
   REQUIRE(std::string(w4a4_gemm_path_name(256, 11008, 4096)) == "wgmma128x128");
-  REQUIRE(std::string(w4a4_gemm_path_name(32, 512, 512)) == "wgmma128x64");
+  REQUIRE(std::string(w4a4_gemm_path_name(65, 512, 512)) == "wgmma128x64");
   REQUIRE(w4a4_act_tile_rows(2048, 4096, 4096) == 2048);
   REQUIRE(w4a4_act_tile_rows(2001, 4096, 4096) == 2048);
   REQUIRE(w4a4_act_tile_rows(16, 4096, 4096) == 0);

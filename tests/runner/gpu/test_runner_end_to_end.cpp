@@ -345,21 +345,22 @@ void check_against_reference(const Dims& dm, const std::string& name, int T, int
 
 TEST_CASE("runner_perplexity matches a float64 reference of the W4A4KV4 forward", "[gpu][runner]") {
   require_gpu();
-  check_against_reference(Dims{}, "end_to_end", 64, 2);
+  check_against_reference(Dims{}, "end_to_end", 64, 2);  // GEMMs of 64 tokens: the skinny kernel
+  check_against_reference(Dims{}, "end_to_end_96", 96, 2);  // 96: wgmma on sm_90
 }
 
 TEST_CASE("runner_perplexity through the mma.sync GEMMs (packed activation codes) matches too", "[gpu][runner]") {
   require_gpu();
   REQUIRE(quarot::runner::w4a4_wgmma_available());
-  // On sm_90 Auto sends every GEMM with M > 16 through wgmma (tiled activation
+  // On sm_90 Auto sends every GEMM with M > 64 through wgmma (tiled activation
   // codes); Never keeps them on the mma.sync kernels, which other GPUs run.
   struct Reset {
     ~Reset() { quarot::runner::set_wgmma_policy(quarot::runner::WgmmaPolicy::Auto); }
   } reset;
-  REQUIRE(quarot::runner::w4a4_act_tile_rows(64, 256, 256) == 128);
+  REQUIRE(quarot::runner::w4a4_act_tile_rows(65, 256, 256) == 128);
   quarot::runner::set_wgmma_policy(quarot::runner::WgmmaPolicy::Never);
-  REQUIRE(quarot::runner::w4a4_act_tile_rows(64, 256, 256) == 0);
-  check_against_reference(Dims{}, "end_to_end_mma_sync", 64, 2);
+  REQUIRE(quarot::runner::w4a4_act_tile_rows(65, 256, 256) == 0);
+  check_against_reference(Dims{}, "end_to_end_mma_sync", 96, 2);
   check_against_reference(Dims::stories260k(), "end_to_end_mma_sync_stories260k", 80, 2);
 }
 
