@@ -14,13 +14,14 @@
 //   256 * the dot product.
 // So D = W · Xᵀ (channels x tokens); the epilogue writes it transposed.
 //
-// Block: 256 channels x 128 tokens, three warpgroups. One producer thread
-// bulk-copies each k-tile (the tile's 8 weight blocks of 2 KB and its 16 KB
-// activation tile) into a 5-deep ring of stages, counted on the stage's mbarrier.
-// Warpgroups 1 and 2 each multiply 128 channels (two m64 halves) by the 128
-// tokens: 8 m64n128k32 per k-tile. setmaxnreg hands the producer's registers to
-// the consumers (128 accumulators each). Built for sm_90a only (this file has its
-// own -gencode).
+// Block: a producer warpgroup and one or two consumer warpgroups (Cfg below: 128
+// channels x 128 or 64 tokens, two blocks per SM, or 256 x 128, one). One producer
+// thread bulk-copies each stage (per 32-row weight block its 2 KB k-tiles, and the
+// activation tiles) into a ring of stages, counted on the stage's mbarrier. Each
+// consumer multiplies 128 channels (two m64 halves) by the block's tokens: 8
+// m64nNk32 per k-tile. setmaxnreg hands the producer's registers to the consumers
+// (up to 128 accumulators each). Built for sm_90a only (this file has its own
+// -gencode).
 //
 // Persistent variants (one block per SM walking the tiles, the next tile's k-tiles
 // loaded during the epilogue) were no faster with thread stores and 10% slower
@@ -44,10 +45,10 @@ namespace {
 using gemm::Params;
 using namespace ptx;
 
-constexpr int kWRow = 64;  // packed bytes of one weight row per k-tile (128 codes)
-constexpr int kTileRows = 128;  // the tiled activation layout's row granularity (kernels.h)
-constexpr int kOutCols = 128;  // staged epilogue columns per consumer (64 for SwiGLU)
-constexpr int kStageStride = kOutCols + 4;  // floats; +4: the staging writes hit 32 distinct banks
+constexpr int kWRow = 64;                    // packed bytes of one weight row per k-tile (128 codes)
+constexpr int kTileRows = 128;               // the tiled activation layout's row granularity (kernels.h)
+constexpr int kOutCols = 128;                // staged epilogue columns per consumer (64 for SwiGLU)
+constexpr int kStageStride = kOutCols + 4;   // floats; +4: the staging writes hit 32 distinct banks
 constexpr size_t kSmemPerSm = 228 * 1024;    // sm_90
 
 // Two block shapes, the same k-loop and epilogue per consumer warpgroup:
