@@ -3,14 +3,15 @@
 //
 // Both operands stay packed in global and shared memory; nibbles become int8 in
 // registers right before the MMA (dev::nib_lo / nib_hi, a consistent permutation
-// of k on both sides, products scaled by 256). Two kernels:
+// of k on both sides, products scaled by 256). Three kernels:
 // - skinny (M <= 64, decode-like): weights are the MMA's A operand (16 output
 //   channels per tile), tokens its N = 8 columns; each warp streams a slice of K
 //   straight from global memory and the warps of a block reduce through shared
 //   memory. Memory-bound on the weights.
-// - tiled (M > 64, or GPUs without wgmma): a classic cp.async multi-stage pipeline, BM x BN x 128 tiles,
-//   activations as A and weights as B.
-// - wgmma (gemm_wgmma.cu, sm_90a, large M): warpgroup MMA; it reads activations
+// - tiled (the M the skinny kernel does not take, where the wgmma kernel is not
+//   available or turned off): a classic cp.async multi-stage pipeline, BM x BN x
+//   128 tiles, activations as A and weights as B.
+// - wgmma (gemm_wgmma.cu, sm_90a, M > 16 past the skinny kernel): warpgroup MMA; it reads activations
 //   that the quantizer wrote in the tiled int8 layout (kernels.h, ActCodes).
 // GEMMs are launched with programmatic dependent launch (PDL) so that they can
 // start streaming weights while the quantization kernel before them finishes.

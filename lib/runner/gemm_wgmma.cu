@@ -51,7 +51,7 @@ constexpr int kOutCols = 128;                // staged epilogue columns per cons
 constexpr int kStageStride = kOutCols + 4;   // floats; +4: the staging writes hit 32 distinct banks
 constexpr size_t kSmemPerSm = 228 * 1024;    // sm_90
 
-// Two block shapes, the same k-loop and epilogue per consumer warpgroup:
+// Three block shapes, the same k-loop and epilogue per consumer warpgroup:
 // - kConsumers = 2: 256 channels, one block per SM, the consumers sharing each
 //   activation tile;
 // - kConsumers = 1: 128 channels, two blocks per SM. The two blocks drift apart,
@@ -70,11 +70,14 @@ struct Cfg {
   static constexpr int kBlocksPerSm = kConsumers == 2 ? 1 : 2;
   // A stage holds kKt k-tiles: each 32-row weight block's k-tiles are contiguous in
   // the GEMM layout, so one bulk copy per block brings all of them. Two k-tiles a
-  // stage made the 64-token block 13% faster (half the copies; its 3 stages still
-  // keep 4 k-tiles in flight) and the 128-token ones 30% slower (2 stages: the
-  // producer waits for the consumer to free a whole stage). NOTES.md, history 19.
+  // stage made the 64-token block 13% faster (half the copies; its 3 stages hold 6
+  // k-tiles) and the 128-token ones 30% slower (2 stages: the producer waits for
+  // the consumer to free a whole stage). NOTES.md, history 19.
   static constexpr int kKt = kTokens == 64 ? 2 : 1;
   static constexpr int kStages = kConsumers == 2 ? 5 : kTokens == 128 ? 4 : 3;
+  // Fragment buffers: kFragBufs - 1 commit groups of wgmma in flight per consumer.
+  // Three (two groups in flight) made the 64-token block 10-25% slower.
+  static constexpr int kFragBufs = 2;
   static constexpr int kWBytes = kBN * kWRow * kKt;
   // Activation tiles first (swizzle atoms are 1024-byte aligned), then per weight
   // block its kKt k-tiles of 2 KB.
@@ -83,7 +86,8 @@ struct Cfg {
   // producer's decrease has freed enough of what the block was launched with
   // (64K / (threads x blocks per SM), in steps of 8); asking for more hangs the block.
   static constexpr int kLaunchRegs = (65536 / (kThreads * kBlocksPerSm)) & ~7;
-  // 128 accumulators need the 232; with 64 the producer keeps more (24 spilled).
+  // 128 accumulators need the 232, which leaves the producer 24 when two blocks
+  // share an SM; 64 need fewer, so that producer keeps 40 (with 24 its loop spilled).
   static constexpr int kProducerRegs = kConsumers == 1 && kTokens == 128 ? 24 : 40;
   static constexpr int kConsumerRegs = kTokens == 128 ? 232 : 216;
   static_assert(kProducerRegs + kConsumers * kConsumerRegs <= (1 + kConsumers) * kLaunchRegs, "setmaxnreg budget");
@@ -160,38 +164,31 @@ __device__ __forceinline__ void release(const Smem<C::kStages>& sm, int kt, int 
   if (kt % C::kKt == C::kKt - 1 || kt == ktiles - 1) mbar_arrive(sm.empty((kt / C::kKt) % C::kStages));
 }
 
-// The consumer's k-loop, two fragment buffers: k-tile kt + 1's fragments are
-// unpacked while kt's wgmma run, one commit group kept in flight; a stage is freed
-// when its last group is done. (Waiting for each k-tile's own group before
+// The consumer's k-loop with kBuf fragment buffers: k-tile kt + 1's fragments are
+// unpacked while kt's wgmma run, kBuf - 1 commit groups kept in flight; a stage is
+// freed when its last group is done. (Waiting for each k-tile's own group before
 // unpacking the next measured 6% slower on 8192 x 4096 x 4096 once the producer was
 // bulk copies.)
 template <class C>
 __device__ __forceinline__ void consume_all(const Smem<C::kStages>& sm, int ktiles, int c, int (&acc)[2][C::kAcc]) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
-  Frags fa, fb;
-  load_frags<C>(sm, 0, c, fa);
-  for (int kt = 0;; kt += 2) {
-    issue<C>(sm, kt, fa, acc);
-    if (kt >= 1) {
-      wgmma_wait<1>();  // k-tile kt - 1 is done (and fb free)
-      release<C>(sm, kt - 1, ktiles);
+  constexpr int kBuf = C::kFragBufs;
+  Frags f[kBuf];
+  load_frags<C>(sm, 0, c, f[0]);
+  for (int kt0 = 0; kt0 < ktiles; kt0 += kBuf) {
+#pragma unroll
+    for (int b = 0; b < kBuf; ++b) {
+      const int kt = kt0 + b;
+      if (kt < ktiles) {
+        issue<C>(sm, kt, f[b], acc);
+        wgmma_wait<kBuf - 1>();  // k-tile kt - (kBuf - 1) is done, and its buffer f[(b + 1) % kBuf] free
+        if (kt >= kBuf - 1) release<C>(sm, kt - (kBuf - 1), ktiles);
+        if (kt + 1 < ktiles) load_frags<C>(sm, kt + 1, c, f[(b + 1) % kBuf]);
+      }
     }
-    if (kt + 1 >= ktiles) {
-      wgmma_wait<0>();
-      release<C>(sm, kt, ktiles);
-      break;
-    }
-    load_frags<C>(sm, kt + 1, c, fb);
-    issue<C>(sm, kt + 1, fb, acc);
-    wgmma_wait<1>();  // k-tile kt is done (and fa free)
-    release<C>(sm, kt, ktiles);
-    if (kt + 2 >= ktiles) {
-      wgmma_wait<0>();
-      release<C>(sm, kt + 1, ktiles);
-      break;
-    }
-    load_frags<C>(sm, kt + 2, c, fa);
   }
+  wgmma_wait<0>();
+  for (int kt = max(0, ktiles - (kBuf - 1)); kt < ktiles; ++kt) release<C>(sm, kt, ktiles);
   fence_regs(acc[0]);
   fence_regs(acc[1]);
 #endif
