@@ -75,9 +75,6 @@ struct Cfg {
   // the consumer to free a whole stage). NOTES.md, history 19.
   static constexpr int kKt = kTokens == 64 ? 2 : 1;
   static constexpr int kStages = kConsumers == 2 ? 5 : kTokens == 128 ? 4 : 3;
-  // Fragment buffers: kFragBufs - 1 commit groups of wgmma in flight per consumer.
-  // Three (two groups in flight) made the 64-token block 10-25% slower.
-  static constexpr int kFragBufs = 2;
   static constexpr int kWBytes = kBN * kWRow * kKt;
   // Activation tiles first (swizzle atoms are 1024-byte aligned), then per weight
   // block its kKt k-tiles of 2 KB.
@@ -164,31 +161,72 @@ __device__ __forceinline__ void release(const Smem<C::kStages>& sm, int kt, int 
   if (kt % C::kKt == C::kKt - 1 || kt == ktiles - 1) mbar_arrive(sm.empty((kt / C::kKt) % C::kStages));
 }
 
-// The consumer's k-loop with kBuf fragment buffers: k-tile kt + 1's fragments are
-// unpacked while kt's wgmma run, kBuf - 1 commit groups kept in flight; a stage is
-// freed when its last group is done. (Waiting for each k-tile's own group before
+// The consumer's k-loop, two fragment buffers: k-tile kt + 1's fragments are
+// unpacked while kt's wgmma run, one commit group kept in flight; a stage is freed
+// when its last group is done. (Waiting for each k-tile's own group before
 // unpacking the next measured 6% slower on 8192 x 4096 x 4096 once the producer was
-// bulk copies.)
+// bulk copies; three buffers, two groups in flight, 10-25% slower on the 64-token
+// block.) Two forms of the same loop, each faster for one block shape (NOTES.md,
+// history 19): for 128 tokens the loop unrolled by the buffer count, after which
+// ptxas no longer injects warpgroup.arrive between a group's wgmma (2-4% faster);
+// for 64 tokens the pairwise loop with early exits (7-12% faster there).
 template <class C>
-__device__ __forceinline__ void consume_all(const Smem<C::kStages>& sm, int ktiles, int c, int (&acc)[2][C::kAcc]) {
-#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
-  constexpr int kBuf = C::kFragBufs;
-  Frags f[kBuf];
+__device__ __forceinline__ void consume_unrolled(const Smem<C::kStages>& sm, int ktiles, int c,
+                                                 int (&acc)[2][C::kAcc]) {
+  Frags f[2];
   load_frags<C>(sm, 0, c, f[0]);
-  for (int kt0 = 0; kt0 < ktiles; kt0 += kBuf) {
+  for (int kt0 = 0; kt0 < ktiles; kt0 += 2) {
 #pragma unroll
-    for (int b = 0; b < kBuf; ++b) {
+    for (int b = 0; b < 2; ++b) {
       const int kt = kt0 + b;
       if (kt < ktiles) {
         issue<C>(sm, kt, f[b], acc);
-        wgmma_wait<kBuf - 1>();  // k-tile kt - (kBuf - 1) is done, and its buffer f[(b + 1) % kBuf] free
-        if (kt >= kBuf - 1) release<C>(sm, kt - (kBuf - 1), ktiles);
-        if (kt + 1 < ktiles) load_frags<C>(sm, kt + 1, c, f[(b + 1) % kBuf]);
+        wgmma_wait<1>();  // k-tile kt - 1 is done, and its buffer f[b ^ 1] free
+        if (kt >= 1) release<C>(sm, kt - 1, ktiles);
+        if (kt + 1 < ktiles) load_frags<C>(sm, kt + 1, c, f[b ^ 1]);
       }
     }
   }
   wgmma_wait<0>();
-  for (int kt = max(0, ktiles - (kBuf - 1)); kt < ktiles; ++kt) release<C>(sm, kt, ktiles);
+  release<C>(sm, ktiles - 1, ktiles);
+}
+
+template <class C>
+__device__ __forceinline__ void consume_pairs(const Smem<C::kStages>& sm, int ktiles, int c,
+                                              int (&acc)[2][C::kAcc]) {
+  Frags fa, fb;
+  load_frags<C>(sm, 0, c, fa);
+  for (int kt = 0;; kt += 2) {
+    issue<C>(sm, kt, fa, acc);
+    if (kt >= 1) {
+      wgmma_wait<1>();  // k-tile kt - 1 is done (and fb free)
+      release<C>(sm, kt - 1, ktiles);
+    }
+    if (kt + 1 >= ktiles) {
+      wgmma_wait<0>();
+      release<C>(sm, kt, ktiles);
+      break;
+    }
+    load_frags<C>(sm, kt + 1, c, fb);
+    issue<C>(sm, kt + 1, fb, acc);
+    wgmma_wait<1>();  // k-tile kt is done (and fa free)
+    release<C>(sm, kt, ktiles);
+    if (kt + 2 >= ktiles) {
+      wgmma_wait<0>();
+      release<C>(sm, kt + 1, ktiles);
+      break;
+    }
+    load_frags<C>(sm, kt + 2, c, fa);
+  }
+}
+
+template <class C>
+__device__ __forceinline__ void consume_all(const Smem<C::kStages>& sm, int ktiles, int c, int (&acc)[2][C::kAcc]) {
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+  if constexpr (C::kBT == 128)
+    consume_unrolled<C>(sm, ktiles, c, acc);
+  else
+    consume_pairs<C>(sm, ktiles, c, acc);
   fence_regs(acc[0]);
   fence_regs(acc[1]);
 #endif
