@@ -1,4 +1,4 @@
-// The skinny W4A4 GEMM (M <= 64 tokens, decode-like): memory-bound on the int4
+// The skinny W4A4 GEMM (M <= 32 tokens, decode-like): memory-bound on the int4
 // weights, which are the MMA's A operand (16 output channels per m16 tile); the
 // tokens are its N = 8 columns (mma.sync m16n8k32, int32 accumulation, nibbles
 // masked to 16 * code int8 in registers on both sides, products scaled by 256).
@@ -204,10 +204,8 @@ void launch_skinny(const Params& p, cudaStream_t stream) {
     launch<1>(p, stream);
   else if (p.M <= 16)
     launch<2>(p, stream);
-  else if (p.M <= 32)
-    launch<4>(p, stream);
   else
-    launch<8>(p, stream);
+    launch<4>(p, stream);
 }
 
 }  // namespace quarot::runner::detail

@@ -4,7 +4,7 @@
 // Both operands stay packed in global and shared memory; nibbles become int8 in
 // registers right before the MMA (dev::nib_lo / nib_hi, a consistent permutation
 // of k on both sides, products scaled by 256). Three kernels:
-// - skinny (M <= 64, decode-like): weights are the MMA's A operand (16 output
+// - skinny (M <= 32, decode-like): weights are the MMA's A operand (16 output
 //   channels per tile), tokens its N = 8 columns; each warp streams a slice of K
 //   straight from global memory and the warps of a block reduce through shared
 //   memory. Memory-bound on the weights.
@@ -193,8 +193,8 @@ std::atomic<int>& wgmma_policy() {
   return policy;
 }
 
-// The wgmma block shape (WgmmaTile); QUAROT_RUNNER_WGMMA_TILE=256x128, 128x128 or
-// 128x64 sets it.
+// The wgmma block shape (WgmmaTile); QUAROT_RUNNER_WGMMA_TILE=256x128, 128x128,
+// 128x64 or 64x64 sets it.
 std::atomic<int>& wgmma_tile() {
   static std::atomic<int> tile{[] {
     const char* v = std::getenv("QUAROT_RUNNER_WGMMA_TILE");
@@ -202,6 +202,7 @@ std::atomic<int>& wgmma_tile() {
     if (s == "256x128") return int(WgmmaTile::C256x128);
     if (s == "128x128") return int(WgmmaTile::C128x128);
     if (s == "128x64") return int(WgmmaTile::C128x64);
+    if (s == "64x64") return int(WgmmaTile::C64x64);
     return int(WgmmaTile::Auto);
   }()};
   return tile;
@@ -211,9 +212,12 @@ int64_t tile_count(int M, int N, int bm, int bn) { return int64_t((M + bm - 1) /
 
 // Auto's choice of the skinny kernel: always up to 16 tokens; up to kSkinnyMaxRows
 // while its 32-channel blocks fit in one wave (one block per SM from 17 tokens on,
-// for registers). Past one wave the wgmma kernel was faster at 17-64 tokens
-// (4096 -> 11008: 20.7 vs 16.4 us at M = 17), within it the skinny one (4096 ->
-// 4096 at M = 32: 10.2 vs 16.0 us). NOTES.md, history 19.
+// for registers). Past one wave the wgmma kernel was faster from 17 tokens on
+// (4096 -> 11008 at M = 17: 20.7 us against 16.4 on 128 x 64 blocks, 13.0 on 64 x
+// 64), within it the skinny one (4096 -> 4096 at M = 32: 10.1 vs 16.0 us on 128 x
+// 64 blocks). With 8 token tiles (M <= 64) it lost to the 64 x 64 blocks on
+// 4096 -> 4096 (14.5 vs 11.7 us) and won on 11008 -> 4096 (25.0 vs 27.4): dropped.
+// NOTES.md, history 19.
 bool skinny_auto(int M, int N) {
   return M <= 16 || (M <= kSkinnyMaxRows && (int64_t(N) + 31) / 32 <= device_sm_count());
 }
@@ -272,20 +276,26 @@ WgmmaBlock w4a4_wgmma_block(int M, int N) {
     case WgmmaTile::C256x128: return {256, 128};
     case WgmmaTile::C128x128: return {128, 128};
     case WgmmaTile::C128x64: return {128, 64};
+    case WgmmaTile::C64x64: return {64, 64};
     case WgmmaTile::Auto: break;
   }
   // Two blocks per SM. 64-token blocks while they fit in one such wave (more SMs
   // busy when M is a few hundred), else 128 tokens (half the weight traffic per
-  // token). The 256 x 128 block (one per SM) measured 5-7% slower than 128 x 128 on
-  // every large shape (NOTES.md, history 19).
-  if (tile_count(M, N, 64, 128) <= 2 * device_sm_count()) return {128, 64};
+  // token); 64 channels too where 128 x 64 blocks would not give every SM one. The
+  // 256 x 128 block (one per SM) measured 5-7% slower than 128 x 128 on every large
+  // shape (NOTES.md, history 19).
+  const int64_t sms = device_sm_count();
+  if (tile_count(M, N, 64, 128) <= sms) return {64, 64};
+  if (tile_count(M, N, 64, 128) <= 2 * sms) return {128, 64};
   return {128, 128};
 }
 
 const char* w4a4_gemm_path_name(int M, int N, int K) {
   if (w4a4_act_tile_rows(M, N, K) > 0) {
     const WgmmaBlock b = w4a4_wgmma_block(M, N);
-    return b.channels == 256 ? "wgmma256x128" : b.tokens == 128 ? "wgmma128x128" : "wgmma128x64";
+    if (b.channels == 256) return "wgmma256x128";
+    if (b.channels == 64) return "wgmma64x64";
+    return b.tokens == 128 ? "wgmma128x128" : "wgmma128x64";
   }
   switch (choose(M, N, GemmPath::Auto)) {
     case TileChoice::Skinny: return "skinny";

@@ -15,7 +15,7 @@
 // So D = W · Xᵀ (channels x tokens); the epilogue writes it transposed.
 //
 // Block: a producer warpgroup and one or two consumer warpgroups (Cfg below: 128
-// channels x 128 or 64 tokens, two blocks per SM, or 256 x 128, one). One producer
+// channels x 128 or 64 tokens or 64 x 64, two blocks per SM; 256 x 128, one). One producer
 // thread bulk-copies each stage (per 32-row weight block its 2 KB k-tiles, and the
 // activation tiles) into a ring of stages, counted on the stage's mbarrier. Each
 // consumer multiplies 128 channels (two m64 halves) by the block's tokens: 8
@@ -47,11 +47,11 @@ using namespace ptx;
 
 constexpr int kWRow = 64;                    // packed bytes of one weight row per k-tile (128 codes)
 constexpr int kTileRows = 128;               // the tiled activation layout's row granularity (kernels.h)
-constexpr int kOutCols = 128;                // staged epilogue columns per consumer (64 for SwiGLU)
+constexpr int kOutCols = 128;                // staged epilogue columns per consumer, at most
 constexpr int kStageStride = kOutCols + 4;   // floats; +4: the staging writes hit 32 distinct banks
 constexpr size_t kSmemPerSm = 228 * 1024;    // sm_90
 
-// Three block shapes, the same k-loop and epilogue per consumer warpgroup:
+// Four block shapes, the same k-loop and epilogue per consumer warpgroup:
 // - kConsumers = 2: 256 channels, one block per SM, the consumers sharing each
 //   activation tile;
 // - kConsumers = 1: 128 channels, two blocks per SM. The two blocks drift apart,
@@ -60,10 +60,13 @@ constexpr size_t kSmemPerSm = 228 * 1024;    // sm_90
 //   (ncu, 8192 x 4096 x 4096: the INT pipe 62% busy, 24 of the tile's 37 us at
 //   peak; NOTES.md history 19).
 // - kTokens = 64 (one consumer, two blocks per SM): for M of a few hundred, where
-//   128-token blocks leave most SMs idle.
-template <int kConsumers, int kTokens>
+//   128-token blocks leave most SMs idle; with kHalves = 1 (64 channels) where
+//   even those would not give every SM a block.
+template <int kConsumers, int kTokens, int kHalves = 2>
 struct Cfg {
-  static constexpr int kBN = 128 * kConsumers, kBT = kTokens;
+  static constexpr int kHalf = kHalves;          // m64 halves per consumer
+  static constexpr int kCh = 64 * kHalves;       // channels per consumer
+  static constexpr int kBN = kCh * kConsumers, kBT = kTokens;
   static constexpr int kAcc = kTokens / 2;  // accumulators per thread per m64 half
   static constexpr int kABytes = kTokens * 128;  // int8 activations per k-tile
   static constexpr int kThreads = 128 * (1 + kConsumers);
@@ -74,7 +77,7 @@ struct Cfg {
   // k-tiles) and the 128-token ones 30% slower (2 stages: the producer waits for
   // the consumer to free a whole stage). NOTES.md, history 19.
   static constexpr int kKt = kTokens == 64 ? 2 : 1;
-  static constexpr int kStages = kConsumers == 2 ? 5 : kTokens == 128 ? 4 : 3;
+  static constexpr int kStages = kConsumers == 2 ? 5 : kTokens == 128 ? 4 : kHalves == 2 ? 3 : 4;
   static constexpr int kWBytes = kBN * kWRow * kKt;
   // Activation tiles first (swizzle atoms are 1024-byte aligned), then per weight
   // block its kKt k-tiles of 2 KB.
@@ -110,17 +113,18 @@ struct Smem {
 // [k32 step][m64 half][register]. Fragment rows g and g + 8 of this warp's 16
 // channels; thread t holds bytes 16t..16t+15 of both, word st of which feeds k32
 // step st.
-using Frags = uint32_t[4][2][4];
+template <int kHalves>
+using Frags = uint32_t[4][kHalves][4];
 template <class C>
-__device__ __forceinline__ void load_frags(const Smem<C::kStages>& sm, int kt, int c, Frags& frag) {
+__device__ __forceinline__ void load_frags(const Smem<C::kStages>& sm, int kt, int c, Frags<C::kHalf>& frag) {
   const int seq = kt / C::kKt, s = seq % C::kStages, j = kt % C::kKt;
   if (j == 0) mbar_wait(sm.full(s), (seq / C::kStages) & 1);
   const int warp = (threadIdx.x >> 5) & 3, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
   const uint8_t* wt = sm.ptr + s * C::kStageBytes + C::kKt * C::kABytes + j * 2048;
 #pragma unroll
-  for (int q = 0; q < 2; ++q) {
+  for (int q = 0; q < C::kHalf; ++q) {
     // Rows g and g + 8 lie in the same 32-row block.
-    const int row = c * 128 + q * 64 + warp * 16 + g;
+    const int row = c * C::kCh + q * 64 + warp * 16 + g;
     const uint8_t* blk = wt + (row >> 5) * (C::kKt * 2048) + (row & 31) * kWRow + t * 16;
     const uint4 r0 = *reinterpret_cast<const uint4*>(blk);
     const uint4 r1 = *reinterpret_cast<const uint4*>(blk + 8 * kWRow);
@@ -137,15 +141,15 @@ __device__ __forceinline__ void load_frags(const Smem<C::kStages>& sm, int kt, i
 
 // k-tile kt's 8 wgmma (k32 step x m64 half) as one commit group.
 template <class C>
-__device__ __forceinline__ void issue(const Smem<C::kStages>& sm, int kt, const Frags& frag,
-                                      int (&acc)[2][C::kAcc]) {
+__device__ __forceinline__ void issue(const Smem<C::kStages>& sm, int kt, const Frags<C::kHalf>& frag,
+                                      int (&acc)[C::kHalf][C::kAcc]) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
   wgmma_fence();
   const uint32_t act = sm.base + (kt / C::kKt) % C::kStages * C::kStageBytes + kt % C::kKt * C::kABytes;
 #pragma unroll
   for (int st = 0; st < 4; ++st)
 #pragma unroll
-    for (int q = 0; q < 2; ++q) {
+    for (int q = 0; q < C::kHalf; ++q) {
       if constexpr (C::kBT == 128)
         wgmma_m64n128k32_rs(acc[q], frag[st][q], desc_sw128(act + 32 * st));
       else
@@ -172,8 +176,8 @@ __device__ __forceinline__ void release(const Smem<C::kStages>& sm, int kt, int 
 // for 64 tokens the pairwise loop with early exits (7-12% faster there).
 template <class C>
 __device__ __forceinline__ void consume_unrolled(const Smem<C::kStages>& sm, int ktiles, int c,
-                                                 int (&acc)[2][C::kAcc]) {
-  Frags f[2];
+                                                 int (&acc)[C::kHalf][C::kAcc]) {
+  Frags<C::kHalf> f[2];
   load_frags<C>(sm, 0, c, f[0]);
   for (int kt0 = 0; kt0 < ktiles; kt0 += 2) {
 #pragma unroll
@@ -193,8 +197,8 @@ __device__ __forceinline__ void consume_unrolled(const Smem<C::kStages>& sm, int
 
 template <class C>
 __device__ __forceinline__ void consume_pairs(const Smem<C::kStages>& sm, int ktiles, int c,
-                                              int (&acc)[2][C::kAcc]) {
-  Frags fa, fb;
+                                              int (&acc)[C::kHalf][C::kAcc]) {
+  Frags<C::kHalf> fa, fb;
   load_frags<C>(sm, 0, c, fa);
   for (int kt = 0;; kt += 2) {
     issue<C>(sm, kt, fa, acc);
@@ -221,14 +225,15 @@ __device__ __forceinline__ void consume_pairs(const Smem<C::kStages>& sm, int kt
 }
 
 template <class C>
-__device__ __forceinline__ void consume_all(const Smem<C::kStages>& sm, int ktiles, int c, int (&acc)[2][C::kAcc]) {
+__device__ __forceinline__ void consume_all(const Smem<C::kStages>& sm, int ktiles, int c,
+                                            int (&acc)[C::kHalf][C::kAcc]) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
   if constexpr (C::kBT == 128)
     consume_unrolled<C>(sm, ktiles, c, acc);
   else
     consume_pairs<C>(sm, ktiles, c, acc);
-  fence_regs(acc[0]);
-  fence_regs(acc[1]);
+#pragma unroll
+  for (int q = 0; q < C::kHalf; ++q) fence_regs(acc[q]);
 #endif
 }
 
@@ -247,7 +252,7 @@ __device__ __forceinline__ void consume_all(const Smem<C::kStages>& sm, int ktil
 
 // n_base: this consumer's first channel; m0: the block's first token.
 template <class C>
-__device__ __forceinline__ void epilogue(const Params& p, const int (&acc)[2][C::kAcc], float* stage, int n_base,
+__device__ __forceinline__ void epilogue(const Params& p, const int (&acc)[C::kHalf][C::kAcc], float* stage, int n_base,
                                          int m0) {
   constexpr int kPairs = C::kAcc / 2;  // (channel g, g + 8) pairs per thread per m64 half
   const int lt = threadIdx.x & 127, warp = lt >> 5, lane = lt & 31, g = lane >> 2, t = lane & 3;
@@ -258,7 +263,7 @@ __device__ __forceinline__ void epilogue(const Params& p, const int (&acc)[2][C:
 #pragma unroll
   for (int i = 0; i < kPairs; ++i) sa[i] = p.sa[min(m0 + 2 * t + 8 * (i >> 1) + (i & 1), p.M - 1)];
 #pragma unroll
-  for (int q = 0; q < 2; ++q) {
+  for (int q = 0; q < C::kHalf; ++q) {
     const int cl = q * 64 + warp * 16 + g;  // local channel (gate channel for SwiGLU)
     const int n = min(n_base + cl, p.N - 16 + g);  // past N: any valid channel, never stored
     const float sw0 = p.sw[n], sw1 = p.sw[n + 8];
@@ -288,7 +293,7 @@ __device__ __forceinline__ void epilogue(const Params& p, const int (&acc)[2][C:
   }
   named_barrier(2 + (threadIdx.x >> 7), 128);  // this consumer's tile is staged
 
-  const int cols = swiglu ? kOutCols / 2 : kOutCols;           // staged columns
+  const int cols = swiglu ? C::kCh / 2 : C::kCh;               // staged columns
   const int out_n0 = swiglu ? n_base / 2 : n_base;             // first output column
   const int out_n = swiglu ? p.N / 2 : p.N;                    // output width
   const int c4 = cols / 4;                                     // float4 per staged row
@@ -353,11 +358,12 @@ __device__ __forceinline__ void epilogue(const Params& p, const int (&acc)[2][C:
   }
 }
 
-template <int kConsumers, int kTokens>
-__global__ void __launch_bounds__(Cfg<kConsumers, kTokens>::kThreads, Cfg<kConsumers, kTokens>::kBlocksPerSm)
+template <int kConsumers, int kTokens, int kHalves>
+__global__ void __launch_bounds__(Cfg<kConsumers, kTokens, kHalves>::kThreads,
+                                  Cfg<kConsumers, kTokens, kHalves>::kBlocksPerSm)
     gemm_wgmma_kernel(Params p) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
-  using C = Cfg<kConsumers, kTokens>;
+  using C = Cfg<kConsumers, kTokens, kHalves>;
   constexpr int kStages = C::kStages;
   extern __shared__ uint8_t smem_raw[];
   const uint32_t raw = smem_addr(smem_raw);
@@ -406,24 +412,24 @@ __global__ void __launch_bounds__(Cfg<kConsumers, kTokens>::kThreads, Cfg<kConsu
     asm volatile("setmaxnreg.inc.sync.aligned.u32 %0;\n" ::"n"(C::kConsumerRegs) : "memory");
     gemm::pdl_wait();  // the epilogue reads the activation scales (and the residual)
     const int c = wg - 1;
-    int acc[2][C::kAcc];
+    int acc[kHalves][C::kAcc];
 #pragma unroll
-    for (int q = 0; q < 2; ++q)
+    for (int q = 0; q < kHalves; ++q)
 #pragma unroll
       for (int i = 0; i < C::kAcc; ++i) acc[q][i] = 0;
     consume_all<C>(sm, ktiles, c, acc);
 
     // Every consumer is past its last wgmma: the stage buffers are free.
     if (kConsumers > 1) named_barrier(1, 128 * kConsumers);
-    epilogue<C>(p, acc, reinterpret_cast<float*>(sm.ptr) + c * (C::kStagedBytes / 4), n0 + c * 128, m0);
+    epilogue<C>(p, acc, reinterpret_cast<float*>(sm.ptr) + c * (C::kStagedBytes / 4), n0 + c * C::kCh, m0);
   }
 #endif
 }
 
-template <int kConsumers, int kTokens>
+template <int kConsumers, int kTokens, int kHalves = 2>
 void launch(const Params& p, cudaStream_t stream) {
-  using C = Cfg<kConsumers, kTokens>;
-  auto* kernel = gemm_wgmma_kernel<kConsumers, kTokens>;
+  using C = Cfg<kConsumers, kTokens, kHalves>;
+  auto* kernel = gemm_wgmma_kernel<kConsumers, kTokens, kHalves>;
   static const bool carveout = [&] {
     // Two blocks per SM need the largest shared-memory carveout.
     CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributePreferredSharedMemoryCarveout,
@@ -455,9 +461,10 @@ bool wgmma_supported() {
     }
     if (prop.major != 9 || prop.minor != 0) return false;
     cudaFuncAttributes attr{};
-    const bool loads = cudaFuncGetAttributes(&attr, gemm_wgmma_kernel<2, 128>) == cudaSuccess &&
-                       cudaFuncGetAttributes(&attr, gemm_wgmma_kernel<1, 128>) == cudaSuccess &&
-                       cudaFuncGetAttributes(&attr, gemm_wgmma_kernel<1, 64>) == cudaSuccess;
+    const bool loads = cudaFuncGetAttributes(&attr, gemm_wgmma_kernel<2, 128, 2>) == cudaSuccess &&
+                       cudaFuncGetAttributes(&attr, gemm_wgmma_kernel<1, 128, 2>) == cudaSuccess &&
+                       cudaFuncGetAttributes(&attr, gemm_wgmma_kernel<1, 64, 2>) == cudaSuccess &&
+                       cudaFuncGetAttributes(&attr, gemm_wgmma_kernel<1, 64, 1>) == cudaSuccess;
     cudaGetLastError();
     return loads;
   }();
@@ -472,6 +479,8 @@ void launch_gemm_wgmma(const Params& p, int channels, int tokens, cudaStream_t s
     launch<1, 128>(p, stream);
   else if (channels == 128 && tokens == 64)
     launch<1, 64>(p, stream);
+  else if (channels == 64 && tokens == 64)
+    launch<1, 64, 1>(p, stream);
   else
     QUAROT_ASSERT(false, "wgmma GEMM: no ", channels, " x ", tokens, " block");
 }

@@ -85,7 +85,7 @@ enum class OutMode : int {
 enum class GemmPath : int { Auto = 0, Skinny = 1, Tiled = 2, Wgmma = 3 };
 // The skinny GEMM takes up to this many tokens (Auto: from 17 on only where its
 // blocks fit in one wave, see skinny_auto in gemm_w4a4.cu).
-constexpr int kSkinnyMaxRows = 64;
+constexpr int kSkinnyMaxRows = 32;
 
 // Weights in the GEMM layout. The checkpoint's packed [N, K/2] rows, rearranged at
 // load time into blocks of 32 rows x 128 codes (2 KB, row-major inside: row r of
@@ -130,9 +130,10 @@ int64_t w4a4_act_tile_rows(int M, int N, int K);
 enum class WgmmaPolicy : int { Auto = 0, Never = 1, Always = 2 };
 void set_wgmma_policy(WgmmaPolicy policy);
 // The wgmma kernel's block, channels x tokens: 256 x 128 (one block per SM), 128 x
-// 128 or 128 x 64 (two per SM). Auto picks by shape; QUAROT_RUNNER_WGMMA_TILE
-// (256x128, 128x128, 128x64) and the setter force one (tests, benchmarks).
-enum class WgmmaTile : int { Auto = 0, C256x128 = 1, C128x128 = 2, C128x64 = 3 };
+// 128, 128 x 64 or 64 x 64 (two per SM). Auto picks by shape;
+// QUAROT_RUNNER_WGMMA_TILE (256x128, 128x128, 128x64, 64x64) and the setter force
+// one (tests, benchmarks).
+enum class WgmmaTile : int { Auto = 0, C256x128 = 1, C128x128 = 2, C128x64 = 3, C64x64 = 4 };
 void set_wgmma_tile(WgmmaTile tile);
 struct WgmmaBlock {
   int channels, tokens;

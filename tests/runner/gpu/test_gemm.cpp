@@ -169,7 +169,7 @@ void run_case(std::mt19937_64& rng, int M, int N, int K, GemmPath path, bool ext
 
 }  // namespace
 
-TEST_CASE("w4a4_gemm skinny path (M <= 64)", "[gpu][gemm]") {
+TEST_CASE("w4a4_gemm skinny path (M <= 32)", "[gpu][gemm]") {
   require_gpu();
   auto rng = rng_for("gemm_skinny");
   run_case(rng, 1, 64, 128, GemmPath::Skinny);
@@ -181,17 +181,19 @@ TEST_CASE("w4a4_gemm skinny path (M <= 64)", "[gpu][gemm]") {
   run_case(rng, 16, 32, 14336, GemmPath::Skinny, /*extreme=*/true);
   run_case(rng, 4, 4352, 1376, GemmPath::Skinny);   // more blocks than SMs: the 8-warp variant
   run_case(rng, 12, 8192, 512, GemmPath::Skinny);
-  // 4 and 8 token tiles (M up to 32 and 64).
+  // 4 token tiles (M up to 32).
   run_case(rng, 17, 272, 1376, GemmPath::Skinny);
   run_case(rng, 32, 4096, 4096, GemmPath::Skinny);
-  run_case(rng, 33, 128, 11008, GemmPath::Skinny);
-  run_case(rng, 64, 4352, 1376, GemmPath::Skinny);
-  run_case(rng, 50, 32, 14336, GemmPath::Skinny, /*extreme=*/true);
-  REQUIRE(std::string(w4a4_gemm_path_name(64, 4096, 4096)) == "skinny");
-  REQUIRE(w4a4_act_tile_rows(64, 4096, 4096) == 0);
+  run_case(rng, 24, 128, 11008, GemmPath::Skinny);
+  run_case(rng, 31, 4352, 1376, GemmPath::Skinny);
+  run_case(rng, 20, 32, 14336, GemmPath::Skinny, /*extreme=*/true);
+  REQUIRE(std::string(w4a4_gemm_path_name(32, 4096, 4096)) == "skinny");
+  REQUIRE(w4a4_act_tile_rows(32, 4096, 4096) == 0);
+  REQUIRE(std::string(w4a4_gemm_path_name(33, 4096, 4096)) == "wgmma64x64");
   // Past one wave of its blocks (11008 / 32 = 344 > 132 SMs) only up to 16 tokens.
   REQUIRE(std::string(w4a4_gemm_path_name(16, 11008, 4096)) == "skinny");
-  REQUIRE(std::string(w4a4_gemm_path_name(32, 11008, 4096)) == "wgmma128x64");
+  REQUIRE(std::string(w4a4_gemm_path_name(32, 11008, 4096)) == "wgmma64x64");
+  REQUIRE(std::string(w4a4_gemm_path_name(256, 11008, 4096)) == "wgmma128x128");
 }
 
 TEST_CASE("w4a4_gemm tiled path", "[gpu][gemm]") {
@@ -211,11 +213,12 @@ TEST_CASE("w4a4_gemm tiled path", "[gpu][gemm]") {
 TEST_CASE("w4a4_gemm wgmma path (sm_90a)", "[gpu][gemm]") {
   require_gpu();
   REQUIRE(w4a4_wgmma_available());
-  // Every block shape (256 x 128, one block per SM; 128 x 128 and 128 x 64, two).
+  // Every block shape (256 x 128, one block per SM; 128 x 128, 128 x 64, 64 x 64, two).
   struct Reset {
     ~Reset() { set_wgmma_tile(WgmmaTile::Auto); }
   } reset;
-  for (const WgmmaTile tile : {WgmmaTile::C256x128, WgmmaTile::C128x128, WgmmaTile::C128x64}) {
+  for (const WgmmaTile tile :
+       {WgmmaTile::C256x128, WgmmaTile::C128x128, WgmmaTile::C128x64, WgmmaTile::C64x64}) {
     set_wgmma_tile(tile);
     const WgmmaBlock b = w4a4_wgmma_block(2048, 4096);
     INFO("wgmma block " << b.channels << " x " << b.tokens);
@@ -233,10 +236,12 @@ TEST_CASE("w4a4_gemm wgmma path (sm_90a)", "[gpu][gemm]") {
   set_wgmma_tile(WgmmaTile::Auto);
   // Auto takes it where the 256x128 tiles fill the GPU, and only with tiled activations.
   REQUIRE(std::string(w4a4_gemm_path_name(2048, 4096, 4096)) == "wgmma128x128");
-  // 64-token blocks while they fit in one wave of two per SM (132 SMs: 264).
-  REQUIRE(std::string(w4a4_gemm_path_name(256, 4096, 4096)) == "wgmma128x64");
+  // 64-token blocks while they fit in one wave of two per SM (132 SMs: 264), 64
+  // channels too below one block per SM.
+  REQUIRE(std::string(w4a4_gemm_path_name(512, 4096, 4096)) == "wgmma128x64");
+  REQUIRE(std::string(w4a4_gemm_path_name(256, 4096, 4096)) == "wgmma64x64");
   REQUIRE(std::string(w4a4_gemm_path_name(256, 11008, 4096)) == "wgmma128x128");
-  REQUIRE(std::string(w4a4_gemm_path_name(65, 512, 512)) == "wgmma128x64");
+  REQUIRE(std::string(w4a4_gemm_path_name(65, 512, 512)) == "wgmma64x64");
   REQUIRE(w4a4_act_tile_rows(2048, 4096, 4096) == 2048);
   REQUIRE(w4a4_act_tile_rows(2001, 4096, 4096) == 2048);
   REQUIRE(w4a4_act_tile_rows(16, 4096, 4096) == 0);

@@ -345,14 +345,14 @@ void check_against_reference(const Dims& dm, const std::string& name, int T, int
 
 TEST_CASE("runner_perplexity matches a float64 reference of the W4A4KV4 forward", "[gpu][runner]") {
   require_gpu();
-  check_against_reference(Dims{}, "end_to_end", 64, 2);  // GEMMs of 64 tokens: the skinny kernel
-  check_against_reference(Dims{}, "end_to_end_96", 96, 2);  // 96: wgmma on sm_90
+  check_against_reference(Dims{}, "end_to_end", 64, 2);     // wgmma on sm_90
+  check_against_reference(Dims{}, "end_to_end_32", 32, 2);  // GEMMs of 32 tokens: the skinny kernel
 }
 
 TEST_CASE("runner_perplexity through the mma.sync GEMMs (packed activation codes) matches too", "[gpu][runner]") {
   require_gpu();
   REQUIRE(quarot::runner::w4a4_wgmma_available());
-  // On sm_90 Auto sends every GEMM with M > 64 through wgmma (tiled activation
+  // On sm_90 Auto sends every GEMM with M > 32 through wgmma (tiled activation
   // codes); Never keeps them on the mma.sync kernels, which other GPUs run.
   struct Reset {
     ~Reset() { quarot::runner::set_wgmma_policy(quarot::runner::WgmmaPolicy::Auto); }
