@@ -89,13 +89,12 @@ __device__ __forceinline__ void skinny_mma(int (&acc)[2][TT][4], const SkinnyLoa
 }
 
 // TT token tiles of 8 (M <= 8 * TT); WARPS warps split K (16 when the grid is a
-// single wave, to shorten each warp's chain of loads; 8 otherwise). The warps'
-// partial sums: red[warp][channel][token], 8 * TT tokens (dynamic shared memory).
+// single wave, to shorten each warp's chain of loads; 8 otherwise).
 template <int TT, int WARPS>
 __global__ void __launch_bounds__(WARPS * 32) gemm_skinny_kernel(Params p) {
   constexpr int kSkinnyWarps = WARPS, kTok = 8 * TT;
-  extern __shared__ int red_smem[];
-  auto red = [&](int w, int ch, int tok) -> int& { return red_smem[(w * kSkinnyRows + ch) * kTok + tok]; };
+  __shared__ int red[kSkinnyWarps][kSkinnyRows][kTok];  // the warps' partial sums
+  static_assert(sizeof(red) <= 48 * 1024, "static shared memory");
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
   const int n0 = blockIdx.x * kSkinnyRows;
   const int kbytes = p.K / 2, steps = (kbytes + 63) / 64, ktiles = int(gemm::wtile_ktiles(p.K));
@@ -145,10 +144,10 @@ __global__ void __launch_bounds__(WARPS * 32) gemm_skinny_kernel(Params p) {
 #pragma unroll
     for (int j = 0; j < TT; ++j) {
       const int ch = 16 * i + g, tok = 8 * j + 2 * t;
-      red(warp, ch, tok) = acc[i][j][0];
-      red(warp, ch, tok + 1) = acc[i][j][1];
-      red(warp, ch + 8, tok) = acc[i][j][2];
-      red(warp, ch + 8, tok + 1) = acc[i][j][3];
+      red[warp][ch][tok] = acc[i][j][0];
+      red[warp][ch][tok + 1] = acc[i][j][1];
+      red[warp][ch + 8][tok] = acc[i][j][2];
+      red[warp][ch + 8][tok + 1] = acc[i][j][3];
     }
   __syncthreads();
   if (p.mode == int(OutMode::SwiGLU)) {
@@ -159,8 +158,8 @@ __global__ void __launch_bounds__(WARPS * 32) gemm_skinny_kernel(Params p) {
       int sg = 0, su = 0;
 #pragma unroll
       for (int w = 0; w < kSkinnyWarps; ++w) {
-        sg += red(w, ch, tok);
-        su += red(w, ch + 8, tok);
+        sg += red[w][ch][tok];
+        su += red[w][ch + 8][tok];
       }
       gemm::store_swiglu(p, tok, n0 + ch, sg, su);
     }
@@ -170,17 +169,10 @@ __global__ void __launch_bounds__(WARPS * 32) gemm_skinny_kernel(Params p) {
       if (tok >= p.M || n0 + ch >= p.N) continue;
       int s = 0;
 #pragma unroll
-      for (int w = 0; w < kSkinnyWarps; ++w) s += red(w, ch, tok);
+      for (int w = 0; w < kSkinnyWarps; ++w) s += red[w][ch][tok];
       gemm::store_one(p, tok, n0 + ch, s);
     }
   }
-}
-
-template <int TT, int WARPS>
-void launch_warps(const Params& p, dim3 grid, cudaStream_t stream) {
-  const size_t smem = size_t(WARPS) * kSkinnyRows * 8 * TT * sizeof(int);
-  ensure_dynamic_smem(gemm_skinny_kernel<TT, WARPS>, smem);
-  gemm::launch_pdl(gemm_skinny_kernel<TT, WARPS>, grid, dim3(WARPS * 32), smem, stream, p);
 }
 
 template <int TT>
@@ -189,11 +181,11 @@ void launch(const Params& p, cudaStream_t stream) {
   // 16 warps only for up to 16 tokens: more would hold too many registers.
   if constexpr (TT <= 2) {
     if (int64_t(grid.x) <= device_sm_count()) {
-      launch_warps<TT, 16>(p, grid, stream);
+      gemm::launch_pdl(gemm_skinny_kernel<TT, 16>, grid, dim3(16 * 32), 0, stream, p);
       return;
     }
   }
-  launch_warps<TT, 8>(p, grid, stream);
+  gemm::launch_pdl(gemm_skinny_kernel<TT, 8>, grid, dim3(8 * 32), 0, stream, p);
 }
 
 }  // namespace

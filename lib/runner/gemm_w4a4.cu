@@ -284,9 +284,9 @@ WgmmaBlock w4a4_wgmma_block(int M, int N) {
   // token); 64 channels too where 128 x 64 blocks would not give every SM one. The
   // 256 x 128 block (one per SM) measured 5-7% slower than 128 x 128 on every large
   // shape (NOTES.md, history 19).
-  const int64_t sms = device_sm_count();
-  if (tile_count(M, N, 64, 128) <= sms) return {64, 64};
-  if (tile_count(M, N, 64, 128) <= 2 * sms) return {128, 64};
+  const int64_t sms = device_sm_count(), blocks64 = tile_count(M, N, 64, 128);
+  if (blocks64 <= sms) return {64, 64};
+  if (blocks64 <= 2 * sms) return {128, 64};
   return {128, 128};
 }
 

@@ -430,22 +430,24 @@ template <int kConsumers, int kTokens, int kHalves = 2>
 void launch(const Params& p, cudaStream_t stream) {
   using C = Cfg<kConsumers, kTokens, kHalves>;
   auto* kernel = gemm_wgmma_kernel<kConsumers, kTokens, kHalves>;
-  static const bool carveout = [&] {
-    // Two blocks per SM need the largest shared-memory carveout.
-    CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributePreferredSharedMemoryCarveout,
-                                    int(cudaSharedmemCarveoutMaxShared)));
-    return true;
-  }();
-  (void)carveout;
-  const dim3 grid((p.N + C::kBN - 1) / C::kBN, (p.M + kTokens - 1) / kTokens);
   // At most one block per SM's worth of work: ask for more than half an SM's shared
   // memory so that no two blocks share one. Launched early (PDL) behind a kernel that
   // leaves SMs idle, the scheduler otherwise packs them two to an SM on those SMs,
   // each then at half speed: 8-11 us slower at M = 128-256 behind the Hadamard
   // kernels (NOTES.md, history 19).
+  constexpr size_t kAloneSmem = std::max(C::kSmem, size_t(kSmemPerSm / 2 + 1024));
+  static const bool configured = [&] {
+    // Two blocks per SM need the largest shared-memory carveout; the opt-in covers
+    // both sizes below, once.
+    CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributePreferredSharedMemoryCarveout,
+                                    int(cudaSharedmemCarveoutMaxShared)));
+    ensure_dynamic_smem(kernel, kAloneSmem);
+    return true;
+  }();
+  (void)configured;
+  const dim3 grid((p.N + C::kBN - 1) / C::kBN, (p.M + kTokens - 1) / kTokens);
   const bool alone = C::kBlocksPerSm > 1 && int64_t(grid.x) * grid.y <= device_sm_count();
-  const size_t smem = alone ? std::max(C::kSmem, size_t(kSmemPerSm / 2 + 1024)) : C::kSmem;
-  ensure_dynamic_smem(kernel, smem);
+  const size_t smem = alone ? kAloneSmem : C::kSmem;
   gemm::launch_pdl(kernel, grid, dim3(C::kThreads), smem, stream, p);
 }
 
