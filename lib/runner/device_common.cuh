@@ -68,11 +68,12 @@ __device__ __forceinline__ int sym_code(float x, float scale, int maxq) {
 // - clamping before rounding (the bounds are integers, so the order does not matter);
 // - rounding half to even by adding 1.5·2^23: the sum's low byte is then the code
 //   as an int8 (two's complement), taken out by byte permutes below.
+__device__ __forceinline__ uint32_t clamp_round_bits(float q, float lo, float hi) {
+  return __float_as_uint(fminf(fmaxf(q, lo), hi) + 12582912.0f);
+}
 __device__ __forceinline__ uint32_t sym_round_bits(float x, float scale, float inv, float lo, float hi) {
-  float q = x * inv;
-  q = fmaf(fmaf(-q, scale, x), inv, q);
-  q = fminf(fmaxf(q, lo), hi);
-  return __float_as_uint(q + 12582912.0f);
+  const float q = x * inv;
+  return clamp_round_bits(fmaf(fmaf(-q, scale, x), inv, q), lo, hi);
 }
 // Eight values -> their codes as int8 bytes: elements 0, 2, 4, 6 in `even` (byte k =
 // element 2k), 1, 3, 5, 7 in `odd`.

@@ -15,7 +15,8 @@
 // hadamard.cu spends its time in block barriers and shared-memory passes, one row
 // per block, ~22 us for one row of 11008 and ~235 us for 2048 of them. Here:
 // - warp w of a row computes the 16 output blocks a' = 16w.. of that row: W_A's
-//   row tile (KT fragments) stays in its registers for every row it sees;
+//   row tile (KT fragments) stays in its registers for every row it sees, or for
+//   many rows is read from L1 (MixCfg::kBlocksPerSm says why);
 // - the input rows stream through a 3-deep cp.async ring while earlier rows are
 //   mixed; the B operand comes from shared memory by ldmatrix.trans (rows padded by
 //   16 bytes so the eight addresses of a matrix fall in distinct banks);
@@ -26,8 +27,8 @@
 // - the row maximum is a warp reduction plus one exchange between the row's warps;
 //   codes are packed from registers (a byte transpose within each quad) and stored
 //   as whole 32-bit words of 8 codes.
-// One row needs 88 mma per warp for n = 11008 (A = 172, 11 warps): 5.3 us for a
-// single row on one SM, 65 us for 2048 rows over a persistent grid (H200).
+// One row needs 88 mma per warp for n = 11008 (A = 172, 11 warps). NOTES.md has the
+// times (history 13 and 20).
 #include <cuda_fp16.h>
 
 #include <algorithm>
@@ -42,7 +43,9 @@
 namespace quarot::runner::detail {
 namespace {
 
-template <int KT, int NB>
+// kWide: the configuration for many rows (more row groups than SMs), two blocks per
+// SM, against one block per SM for few rows, where a row's latency is what counts.
+template <int KT, int NB, bool kWide>
 struct MixCfg {
   static constexpr int R = KT >= 8 ? 1 : (8 + KT - 1) / KT;  // rows in flight per block step
   static constexpr int kWarps = KT * R, kThreads = 32 * kWarps;
@@ -51,6 +54,17 @@ struct MixCfg {
   static constexpr int kRowBytes = 16 * KT * kRowStride;      // one input row, A padded to 16·KT
   static constexpr int kStages = 3;
   static constexpr int kSmem = kStages * R * kRowBytes;
+  // Many rows: two blocks per SM where they fit. The warps of a block move in lock
+  // step (a barrier per row for the row maximum), so with one block an SM alternates
+  // between a tensor-core phase (the mix) and an ALU/shuffle phase (Walsh–Hadamard,
+  // rounding); a second block fills one with the other (2048 x 11008: 65 -> 59 us,
+  // 2048 x 14336: 90 -> 78). The price is the register budget, so the mix fragments
+  // are read from L1 instead of held in registers. Few rows: the fragments in
+  // registers, and a block that leaves no room on its SM for the GEMM blocks that
+  // PDL launches early (beside it they slowed the row down: 12.5 -> 12.9 us for the
+  // whole down_proj linear at M = 1).
+  static constexpr int kBlocksPerSm =
+      kWide && 2 * kThreads <= 1024 && 2 * (kSmem + 1024) <= 227 * 1024 ? 2 : 1;
 };
 
 __device__ __forceinline__ void ldmatrix_x4_trans(uint32_t (&r)[4], const void* p) {
@@ -71,11 +85,11 @@ __device__ __forceinline__ uint32_t quad_word(const uint32_t (&P)[NB / 4], int k
   return __byte_perm(__byte_perm(v0, v1, sel), __byte_perm(v2, v3, sel), 0x5410);
 }
 
-template <int KT, int NB, bool kFwht>
-__global__ void __launch_bounds__(MixCfg<KT, NB>::kThreads, 1)
+template <int KT, int NB, bool kFwht, bool kWide>
+__global__ void __launch_bounds__(MixCfg<KT, NB, kWide>::kThreads, MixCfg<KT, NB, kWide>::kBlocksPerSm)
     hadamard_mix_kernel(const uint16_t* __restrict__ x, int64_t ldx, int M, int A, const uint4* __restrict__ frag,
                         float norm, int maxq, float c_over_maxq, ActCodes codes, float* __restrict__ scale) {
-  using C = MixCfg<KT, NB>;
+  using C = MixCfg<KT, NB, kWide>;
   gemm::pdl_trigger();  // the GEMM after this kernel may start streaming its weights
   extern __shared__ __align__(128) uint8_t smem[];
   __shared__ float red[C::R][KT];
@@ -94,9 +108,12 @@ __global__ void __launch_bounds__(MixCfg<KT, NB>::kThreads, 1)
       reinterpret_cast<uint4*>(smem + row * C::kRowBytes + A * C::kRowStride)[j] = make_uint4(0, 0, 0, 0);
     }
   }
-  uint4 hf[KT];
+  const uint4* hf = frag + at * KT * 32 + lane;  // this warp's row tile of W_A, kt-major
+  uint4 hreg[kWide ? 1 : KT];
+  if constexpr (!kWide) {
 #pragma unroll
-  for (int kt = 0; kt < KT; ++kt) hf[kt] = frag[(at * KT + kt) * 32 + lane];
+    for (int kt = 0; kt < KT; ++kt) hreg[kt] = hf[kt * 32];
+  }
   __syncthreads();
 
   auto load_group = [&](int64_t grp, int buf) {
@@ -141,14 +158,17 @@ __global__ void __launch_bounds__(MixCfg<KT, NB>::kThreads, 1)
       // columns 16np+8.. (tile 2np+1).
       const uint8_t* lrow = rb + ((lane & 7) + ((lane >> 3) & 1) * 8) * C::kRowStride + (lane >> 4) * 16;
 #pragma unroll
-      for (int kt = 0; kt < KT; ++kt)
+      for (int kt = 0; kt < KT; ++kt) {
+        uint4 h;
+        if constexpr (kWide) h = __ldg(hf + kt * 32); else h = hreg[kt];
 #pragma unroll
         for (int np = 0; np < NB / 2; ++np) {
           uint32_t b[4];
           ldmatrix_x4_trans(b, lrow + kt * 16 * C::kRowStride + np * 32);
-          dev::mma_f16_16816(acc[2 * np], hf[kt], b[0], b[1]);
-          dev::mma_f16_16816(acc[2 * np + 1], hf[kt], b[2], b[3]);
+          dev::mma_f16_16816(acc[2 * np], h, b[0], b[1]);
+          dev::mma_f16_16816(acc[2 * np + 1], h, b[2], b[3]);
         }
+      }
     }
     if (kFwht) {
       static_assert(!kFwht || NB == 8, "the 64-point Walsh–Hadamard maps b bits to e, t, nb");
@@ -161,14 +181,14 @@ __global__ void __launch_bounds__(MixCfg<KT, NB>::kThreads, 1)
           acc[nb][2 * h + 1] = u - v;
         }
 #pragma unroll
-      for (int mask = 1; mask <= 2; mask <<= 1)  // b bits 1, 2: the quad
+      for (int mask = 1; mask <= 2; mask <<= 1) {  // b bits 1, 2: the quad
+        // o - a on the upper lane, a + o on the lower: one FMA by ±1, exact like the add.
+        const float sgn = (t & mask) ? -1.f : 1.f;
 #pragma unroll
         for (int nb = 0; nb < NB; ++nb)
 #pragma unroll
-          for (int e = 0; e < 4; ++e) {
-            const float o = __shfl_xor_sync(0xffffffffu, acc[nb][e], mask);
-            acc[nb][e] = (t & mask) ? o - acc[nb][e] : acc[nb][e] + o;
-          }
+          for (int e = 0; e < 4; ++e) acc[nb][e] = fmaf(sgn, acc[nb][e], __shfl_xor_sync(0xffffffffu, acc[nb][e], mask));
+      }
 #pragma unroll
       for (int hb = 1; hb < NB; hb <<= 1)  // b bits 3-5: across the thread's tiles
 #pragma unroll
@@ -181,14 +201,13 @@ __global__ void __launch_bounds__(MixCfg<KT, NB>::kThreads, 1)
               acc[nb + hb][e] = u - v;
             }
     }
+    // The row maximum of the raw sums: rounding is monotone, so max |RN(acc·norm)| is
+    // RN(max |acc| · norm) and the scale is exactly the one the normalized values give.
     float amax = 0.f;
 #pragma unroll
     for (int nb = 0; nb < NB; ++nb)
 #pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        acc[nb][e] *= norm;
-        amax = fmaxf(amax, fabsf(acc[nb][e]));  // padded rows a' >= A are exactly 0
-      }
+      for (int e = 0; e < 4; ++e) amax = fmaxf(amax, fabsf(acc[nb][e]));  // padded rows a' >= A are exactly 0
     amax = dev::warp_max(amax);
     if (lane == 0) red[slot][at] = amax;
     __syncthreads();
@@ -196,8 +215,13 @@ __global__ void __launch_bounds__(MixCfg<KT, NB>::kThreads, 1)
     amax = 0.f;
 #pragma unroll
     for (int i = 0; i < KT; ++i) amax = fmaxf(amax, red[slot][i]);
-    const float s = dev::sym_scale(amax, c_over_maxq);
-    const float inv = 1.f / s;
+    const float s = dev::sym_scale(amax * norm, c_over_maxq);
+    // Codes as RN(acc · (norm / s)), one multiply a value, where the row kernels
+    // round RN(x) / s correctly (dev::sym_round_bits): the sums here already differ
+    // from the reference's by fp32 reassociation, so the exact quotient would buy
+    // nothing, and the norm multiply, the quotient and its correction were 4 of the
+    // 8 instructions per value of this (instruction-bound) kernel.
+    const float k_code = norm / s;
 #pragma unroll
     for (int h = 0; h < 2; ++h) {
       const int ap = 16 * at + g + 8 * h;
@@ -209,8 +233,8 @@ __global__ void __launch_bounds__(MixCfg<KT, NB>::kThreads, 1)
         uint32_t e[4], o[4];
 #pragma unroll
         for (int j = 0; j < 4; ++j) {
-          e[j] = dev::sym_round_bits(acc[4 * k + j][2 * h], s, inv, lo, hi);
-          o[j] = dev::sym_round_bits(acc[4 * k + j][2 * h + 1], s, inv, lo, hi);
+          e[j] = dev::clamp_round_bits(acc[4 * k + j][2 * h] * k_code, lo, hi);
+          o[j] = dev::clamp_round_bits(acc[4 * k + j][2 * h + 1] * k_code, lo, hi);
         }
         dev::Codes8 c;
         c.even = __byte_perm(__byte_perm(e[0], e[1], 0x0040), __byte_perm(e[2], e[3], 0x0040), 0x5410);
@@ -227,19 +251,27 @@ __global__ void __launch_bounds__(MixCfg<KT, NB>::kThreads, 1)
   }
 }
 
-template <int KT, int NB, bool kFwht>
-void launch(const MixArgs& a, cudaStream_t stream) {
-  using C = MixCfg<KT, NB>;
-  auto* kernel = hadamard_mix_kernel<KT, NB, kFwht>;
+template <int KT, int NB, bool kFwht, bool kWide>
+void launch_cfg(const MixArgs& a, int64_t groups, cudaStream_t stream) {
+  using C = MixCfg<KT, NB, kWide>;
+  auto* kernel = hadamard_mix_kernel<KT, NB, kFwht, kWide>;
   ensure_dynamic_smem(kernel, C::kSmem);
   int per_sm = 0;
   CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, C::kThreads, C::kSmem));
   QUAROT_ASSERT(per_sm > 0, "hadamard_mix: no block fits an SM (KT ", KT, ", NB ", NB, ")");
-  const int64_t groups = (int64_t(a.M) + C::R - 1) / C::R;
   const int grid = int(std::min<int64_t>(groups, int64_t(per_sm) * device_sm_count()));
   kernel<<<grid, C::kThreads, C::kSmem, stream>>>(a.x, a.ldx, a.M, a.A, static_cast<const uint4*>(a.frag), a.norm,
                                                    a.maxq, a.c_over_maxq, a.codes, a.scale);
   CUDA_CHECK_LAUNCH();
+}
+
+template <int KT, int NB, bool kFwht>
+void launch(const MixArgs& a, cudaStream_t stream) {
+  const int64_t groups = (int64_t(a.M) + MixCfg<KT, NB, false>::R - 1) / MixCfg<KT, NB, false>::R;
+  if (groups > device_sm_count())
+    launch_cfg<KT, NB, kFwht, true>(a, groups, stream);
+  else
+    launch_cfg<KT, NB, kFwht, false>(a, groups, stream);
 }
 
 template <int NB, bool kFwht>

@@ -255,6 +255,8 @@ TEST_CASE("fp16 rows on the tensor-core mix kernel: rows and heads, few and many
   for (int n : {11008, 14336, 4096, 64}) {
     const HadamardDevice had(n);
     REQUIRE(had.mix_rows() != nullptr);
+    // 1, 5: fewer row groups than SMs (mix fragments in registers); 300: more
+    // (two blocks per SM, fragments from L1), but for n = 64 (8 rows a group).
     for (int M : {1, 5, 300}) {
       INFO("rows: n = " << n << ", M = " << M);
       std::vector<float> xr;
@@ -273,7 +275,9 @@ TEST_CASE("fp16 rows on the tensor-core mix kernel: rows and heads, few and many
     const HadamardDevice had(c.H);
     REQUIRE(had.mix_full() != nullptr);
     const int n = c.H * c.D;
-    for (int M : {1, 7, 300}) {  // 7 and 300: partial groups of the several rows a block takes at once
+    // 7: a partial group of the several rows a block takes at once; 1200: more
+    // groups than SMs (the configuration for many rows).
+    for (int M : {1, 7, 300, 1200}) {
       INFO("heads " << c.H << " x " << c.D << ", M = " << M);
       std::vector<float> xr;
       auto dh = to_device(to_f16_rows(random_rows(rng, M, n), M, n, n, xr));
