@@ -43,28 +43,38 @@
 namespace quarot::runner::detail {
 namespace {
 
-// kWide: the configuration for many rows (more row groups than SMs), two blocks per
-// SM, against one block per SM for few rows, where a row's latency is what counts.
+// kWide: the configuration for many rows (more row groups than SMs), against one
+// for few rows, where a row's latency is what counts.
 template <int KT, int NB, bool kWide>
 struct MixCfg {
-  static constexpr int R = KT >= 8 ? 1 : (8 + KT - 1) / KT;  // rows in flight per block step
-  static constexpr int kWarps = KT * R, kThreads = 32 * kWarps;
+  // Row tiles a' per warp. Every warp reads the whole input row from shared memory
+  // (ldmatrix) for each of its tiles' mix, 11 x 22 KB a row for n = 11008; with the
+  // Walsh–Hadamard's shuffles on the same MIO pipe that made the many-row kernel wait
+  // on shared memory (ncu: short-scoreboard stalls first). Two tiles per warp share
+  // each fragment read: half the traffic, for twice the accumulators.
+  static constexpr int MT = kWide && NB == 8 && KT >= 2 ? 2 : 1;
+  static constexpr int WPR = (KT + MT - 1) / MT;                          // warps per row
+  static constexpr int R = MT == 2 || WPR >= 8 ? 1 : (8 + WPR - 1) / WPR;  // rows in flight per block step
+  static constexpr int kWarps = WPR * R, kThreads = 32 * kWarps;
   static constexpr int kB = 8 * NB;                           // elements per block
   static constexpr int kRowStride = kB * 2 + 16;              // bytes per block row in shared memory
   static constexpr int kRowBytes = 16 * KT * kRowStride;      // one input row, A padded to 16·KT
-  static constexpr int kStages = 3;
+  static constexpr int kStages = MT == 2 ? 2 : 3;
   static constexpr int kSmem = kStages * R * kRowBytes;
-  // Many rows: two blocks per SM where they fit. The warps of a block move in lock
-  // step (a barrier per row for the row maximum), so with one block an SM alternates
-  // between a tensor-core phase (the mix) and an ALU/shuffle phase (Walsh–Hadamard,
-  // rounding); a second block fills one with the other (2048 x 11008: 65 -> 59 us,
-  // 2048 x 14336: 90 -> 78). The price is the register budget, so the mix fragments
-  // are read from L1 instead of held in registers. Few rows: the fragments in
-  // registers, and a block that leaves no room on its SM for the GEMM blocks that
-  // PDL launches early (beside it they slowed the row down: 12.5 -> 12.9 us for the
-  // whole down_proj linear at M = 1).
-  static constexpr int kBlocksPerSm =
-      kWide && 2 * kThreads <= 1024 && 2 * (kSmem + 1024) <= 227 * 1024 ? 2 : 1;
+  static constexpr int kFit = 227 * 1024 / (kSmem + 1024);   // blocks per SM by shared memory
+  // Many rows: several blocks per SM. The warps of a block move in lock step (a
+  // barrier per row for the row maximum), so with one block an SM alternates between
+  // a tensor-core phase (the mix) and an ALU/shuffle phase (Walsh–Hadamard,
+  // rounding); more blocks fill one with the other. The price is the register
+  // budget, so the mix fragments are read from L1 instead of held in registers. Few
+  // rows: the fragments in registers, and a block that leaves no room on its SM for
+  // the GEMM blocks that PDL launches early (beside it they slowed the row down:
+  // 12.5 -> 12.9 us for the whole down_proj linear at M = 1).
+  // Two tiles a warp hold 64 accumulators: two blocks (three left 96 registers a
+  // thread, spilled, and were slower: 2048 x 11008 in 68 us against 53).
+  static constexpr int kBlocksPerSm = !kWide                             ? 1
+                                      : kFit >= 2 && 2 * kThreads <= 1024 ? 2
+                                                                          : 1;
 };
 
 __device__ __forceinline__ void ldmatrix_x4_trans(uint32_t (&r)[4], const void* p) {
@@ -85,16 +95,89 @@ __device__ __forceinline__ uint32_t quad_word(const uint32_t (&P)[NB / 4], int k
   return __byte_perm(__byte_perm(v0, v1, sel), __byte_perm(v2, v3, sel), 0x5410);
 }
 
+// The 64-point Walsh–Hadamard of a tile's mix outputs in place: b bit 0 is the
+// pair (e, e + 1) of a thread's registers, bits 1-2 its quad, bits 3-5 its tiles nb.
+__device__ __forceinline__ void fwht64(float (&acc)[8][4], int t) {
+#pragma unroll
+  for (int nb = 0; nb < 8; ++nb)
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      const float u = acc[nb][2 * h], v = acc[nb][2 * h + 1];
+      acc[nb][2 * h] = u + v;
+      acc[nb][2 * h + 1] = u - v;
+    }
+#pragma unroll
+  for (int mask = 1; mask <= 2; mask <<= 1) {
+    // o - a on the upper lane, a + o on the lower: one FMA by ±1, exact like the add.
+    const float sgn = (t & mask) ? -1.f : 1.f;
+#pragma unroll
+    for (int nb = 0; nb < 8; ++nb)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) acc[nb][e] = fmaf(sgn, acc[nb][e], __shfl_xor_sync(0xffffffffu, acc[nb][e], mask));
+  }
+#pragma unroll
+  for (int hb = 1; hb < 8; hb <<= 1)
+#pragma unroll
+    for (int nb = 0; nb < 8; ++nb)
+      if ((nb & hb) == 0)
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {
+          const float u = acc[nb][e], v = acc[nb + hb][e];
+          acc[nb][e] = u + v;
+          acc[nb + hb][e] = u - v;
+        }
+}
+
+// Codes of one 16-row tile a' = 16·at.. of row r, as RN(acc · k_code) clamped to
+// [lo, hi], packed from registers (a byte transpose within each quad) and stored as
+// whole 32-bit words of 8 codes.
+template <int NB>
+__device__ __forceinline__ void store_tile_codes(const float (&acc)[NB][4], int at, int A, int64_t r, float k_code,
+                                                 float lo, float hi, const ActCodes& codes, int g, int t,
+                                                 int lane) {
+#pragma unroll
+  for (int h = 0; h < 2; ++h) {
+    const int ap = 16 * at + g + 8 * h;
+    // P[k] byte j = the codes of b = 8(4k + j) + 2t, + 1 as a packed byte.
+    uint32_t P[NB / 4];
+#pragma unroll
+    for (int k = 0; k < NB / 4; ++k) {
+      uint32_t e[4], o[4];
+#pragma unroll
+      for (int j = 0; j < 4; ++j) {
+        e[j] = dev::clamp_round_bits(acc[4 * k + j][2 * h] * k_code, lo, hi);
+        o[j] = dev::clamp_round_bits(acc[4 * k + j][2 * h + 1] * k_code, lo, hi);
+      }
+      dev::Codes8 c;
+      c.even = __byte_perm(__byte_perm(e[0], e[1], 0x0040), __byte_perm(e[2], e[3], 0x0040), 0x5410);
+      c.odd = __byte_perm(__byte_perm(o[0], o[1], 0x0040), __byte_perm(o[2], o[3], 0x0040), 0x5410);
+      P[k] = dev::packed_word(c);
+    }
+#pragma unroll
+    for (int k = 0; k < NB / 4; ++k) {
+      const uint32_t w = quad_word<NB>(P, k, t, lane);
+      if (ap < A) dev::store_act_word(codes.data, codes.tile_rows, int64_t(A) * NB * 4, r, ap * NB + 4 * k + t, w);
+    }
+  }
+}
+
 template <int KT, int NB, bool kFwht, bool kWide>
 __global__ void __launch_bounds__(MixCfg<KT, NB, kWide>::kThreads, MixCfg<KT, NB, kWide>::kBlocksPerSm)
     hadamard_mix_kernel(const uint16_t* __restrict__ x, int64_t ldx, int M, int A, const uint4* __restrict__ frag,
                         float norm, int maxq, float c_over_maxq, ActCodes codes, float* __restrict__ scale) {
   using C = MixCfg<KT, NB, kWide>;
+  constexpr int MT = C::MT, WPR = C::WPR;
+  static_assert(!kFwht || NB == 8, "the 64-point Walsh–Hadamard maps b bits to e, t, nb");
   gemm::pdl_trigger();  // the GEMM after this kernel may start streaming its weights
   extern __shared__ __align__(128) uint8_t smem[];
-  __shared__ float red[C::R][KT];
+  __shared__ float red[C::R][WPR];
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
-  const int at = warp % KT, slot = warp / KT;
+  const int wr = warp % WPR, slot = warp / WPR;
+  // This warp's row tiles: MT * wr + m. With KT odd the last warp's second tile is
+  // past A: it multiplies tile 0's fragments (no branch in the k-loop) and is dropped.
+  const bool last_ok = MT == 1 || MT * wr + MT - 1 < KT;  // tiles m < MT - 1 always exist
+  const uint4* hf = frag + MT * wr * KT * 32 + lane;  // the tiles' fragments of W_A, kt-major
+  const int hlast = last_ok ? (MT - 1) * KT * 32 : -MT * wr * KT * 32;  // the last tile's, from hf
   const int chunks = A * NB;  // 16-byte chunks of one row
   const int64_t groups = (int64_t(M) + C::R - 1) / C::R;
 
@@ -108,8 +191,7 @@ __global__ void __launch_bounds__(MixCfg<KT, NB, kWide>::kThreads, MixCfg<KT, NB
       reinterpret_cast<uint4*>(smem + row * C::kRowBytes + A * C::kRowStride)[j] = make_uint4(0, 0, 0, 0);
     }
   }
-  const uint4* hf = frag + at * KT * 32 + lane;  // this warp's row tile of W_A, kt-major
-  uint4 hreg[kWide ? 1 : KT];
+  uint4 hreg[kWide ? 1 : KT];  // few rows: the (single) tile's fragments in registers
   if constexpr (!kWide) {
 #pragma unroll
     for (int kt = 0; kt < KT; ++kt) hreg[kt] = hf[kt * 32];
@@ -146,12 +228,14 @@ __global__ void __launch_bounds__(MixCfg<KT, NB, kWide>::kThreads, MixCfg<KT, NB
     const int64_t r = grp * C::R + slot;
     const uint8_t* rb = smem + ((step % C::kStages) * C::R + slot) * C::kRowBytes;
 
-    // The mix: acc[nb] = rows a' = 16·at + g (+8) x columns b = 8nb + 2t (+1).
-    float acc[NB][4];
+    // The mix: acc[m][nb] = rows a' = 16·(MT·wr + m) + g (+8) x columns b = 8nb + 2t (+1).
+    float acc[MT][NB][4];
 #pragma unroll
-    for (int nb = 0; nb < NB; ++nb)
+    for (int m = 0; m < MT; ++m)
 #pragma unroll
-      for (int e = 0; e < 4; ++e) acc[nb][e] = 0.f;
+      for (int nb = 0; nb < NB; ++nb)
+#pragma unroll
+        for (int e = 0; e < 4; ++e) acc[m][nb][e] = 0.f;
     if (r < M) {
       // ldmatrix.x4.trans: lanes 0-7 / 8-15 address rows k 0-7 / 8-15 of columns
       // 16np..16np+7 (the two B registers of n8 tile 2np), lanes 16-31 the same for
@@ -159,95 +243,54 @@ __global__ void __launch_bounds__(MixCfg<KT, NB, kWide>::kThreads, MixCfg<KT, NB
       const uint8_t* lrow = rb + ((lane & 7) + ((lane >> 3) & 1) * 8) * C::kRowStride + (lane >> 4) * 16;
 #pragma unroll
       for (int kt = 0; kt < KT; ++kt) {
-        uint4 h;
-        if constexpr (kWide) h = __ldg(hf + kt * 32); else h = hreg[kt];
+        uint4 h[MT];
+#pragma unroll
+        for (int m = 0; m < MT; ++m) {
+          if constexpr (kWide) h[m] = __ldg(hf + kt * 32 + (m == MT - 1 ? hlast : m * KT * 32));
+          else h[m] = hreg[kt];
+        }
 #pragma unroll
         for (int np = 0; np < NB / 2; ++np) {
           uint32_t b[4];
           ldmatrix_x4_trans(b, lrow + kt * 16 * C::kRowStride + np * 32);
-          dev::mma_f16_16816(acc[2 * np], h, b[0], b[1]);
-          dev::mma_f16_16816(acc[2 * np + 1], h, b[2], b[3]);
+#pragma unroll
+          for (int m = 0; m < MT; ++m) {
+            dev::mma_f16_16816(acc[m][2 * np], h[m], b[0], b[1]);
+            dev::mma_f16_16816(acc[m][2 * np + 1], h[m], b[2], b[3]);
+          }
         }
       }
-    }
-    if (kFwht) {
-      static_assert(!kFwht || NB == 8, "the 64-point Walsh–Hadamard maps b bits to e, t, nb");
-#pragma unroll
-      for (int nb = 0; nb < NB; ++nb)
-#pragma unroll
-        for (int h = 0; h < 2; ++h) {  // b bit 0: the thread's pair
-          const float u = acc[nb][2 * h], v = acc[nb][2 * h + 1];
-          acc[nb][2 * h] = u + v;
-          acc[nb][2 * h + 1] = u - v;
-        }
-#pragma unroll
-      for (int mask = 1; mask <= 2; mask <<= 1) {  // b bits 1, 2: the quad
-        // o - a on the upper lane, a + o on the lower: one FMA by ±1, exact like the add.
-        const float sgn = (t & mask) ? -1.f : 1.f;
-#pragma unroll
-        for (int nb = 0; nb < NB; ++nb)
-#pragma unroll
-          for (int e = 0; e < 4; ++e) acc[nb][e] = fmaf(sgn, acc[nb][e], __shfl_xor_sync(0xffffffffu, acc[nb][e], mask));
-      }
-#pragma unroll
-      for (int hb = 1; hb < NB; hb <<= 1)  // b bits 3-5: across the thread's tiles
-#pragma unroll
-        for (int nb = 0; nb < NB; ++nb)
-          if ((nb & hb) == 0)
-#pragma unroll
-            for (int e = 0; e < 4; ++e) {
-              const float u = acc[nb][e], v = acc[nb + hb][e];
-              acc[nb][e] = u + v;
-              acc[nb + hb][e] = u - v;
-            }
     }
     // The row maximum of the raw sums: rounding is monotone, so max |RN(acc·norm)| is
     // RN(max |acc| · norm) and the scale is exactly the one the normalized values give.
     float amax = 0.f;
 #pragma unroll
-    for (int nb = 0; nb < NB; ++nb)
+    for (int m = 0; m < MT; ++m) {
+      if constexpr (kFwht) fwht64(acc[m], t);
+      if (m == MT - 1 && !last_ok) continue;
 #pragma unroll
-      for (int e = 0; e < 4; ++e) amax = fmaxf(amax, fabsf(acc[nb][e]));  // padded rows a' >= A are exactly 0
+      for (int nb = 0; nb < NB; ++nb)
+#pragma unroll
+        for (int e = 0; e < 4; ++e) amax = fmaxf(amax, fabsf(acc[m][nb][e]));  // padded rows a' >= A are exactly 0
+    }
     amax = dev::warp_max(amax);
-    if (lane == 0) red[slot][at] = amax;
+    if (lane == 0) red[slot][wr] = amax;
     __syncthreads();
     if (r >= M) continue;
     amax = 0.f;
 #pragma unroll
-    for (int i = 0; i < KT; ++i) amax = fmaxf(amax, red[slot][i]);
+    for (int i = 0; i < WPR; ++i) amax = fmaxf(amax, red[slot][i]);
     const float s = dev::sym_scale(amax * norm, c_over_maxq);
     // Codes as RN(acc · (norm / s)), one multiply a value, where the row kernels
     // round RN(x) / s correctly (dev::sym_round_bits): the sums here already differ
     // from the reference's by fp32 reassociation, so the exact quotient would buy
     // nothing, and the norm multiply, the quotient and its correction were 4 of the
     // 8 instructions per value of this (instruction-bound) kernel.
-    const float k_code = norm / s;
+    const float k_code = norm / s, lo = float(-(maxq + 1)), hi = float(maxq);
 #pragma unroll
-    for (int h = 0; h < 2; ++h) {
-      const int ap = 16 * at + g + 8 * h;
-      // P[k] byte j = the codes of b = 8(4k + j) + 2t, + 1 as a packed byte.
-      const float lo = float(-(maxq + 1)), hi = float(maxq);
-      uint32_t P[NB / 4];
-#pragma unroll
-      for (int k = 0; k < NB / 4; ++k) {
-        uint32_t e[4], o[4];
-#pragma unroll
-        for (int j = 0; j < 4; ++j) {
-          e[j] = dev::clamp_round_bits(acc[4 * k + j][2 * h] * k_code, lo, hi);
-          o[j] = dev::clamp_round_bits(acc[4 * k + j][2 * h + 1] * k_code, lo, hi);
-        }
-        dev::Codes8 c;
-        c.even = __byte_perm(__byte_perm(e[0], e[1], 0x0040), __byte_perm(e[2], e[3], 0x0040), 0x5410);
-        c.odd = __byte_perm(__byte_perm(o[0], o[1], 0x0040), __byte_perm(o[2], o[3], 0x0040), 0x5410);
-        P[k] = dev::packed_word(c);
-      }
-#pragma unroll
-      for (int k = 0; k < NB / 4; ++k) {
-        const uint32_t w = quad_word<NB>(P, k, t, lane);
-        if (ap < A) dev::store_act_word(codes.data, codes.tile_rows, int64_t(A) * C::kB / 2, r, ap * NB + 4 * k + t, w);
-      }
-    }
-    if (at == 0 && lane == 0) scale[r] = s;
+    for (int m = 0; m < MT; ++m)
+      if (m < MT - 1 || last_ok) store_tile_codes<NB>(acc[m], MT * wr + m, A, r, k_code, lo, hi, codes, g, t, lane);
+    if (wr == 0 && lane == 0) scale[r] = s;
   }
 }
 
@@ -267,9 +310,11 @@ void launch_cfg(const MixArgs& a, int64_t groups, cudaStream_t stream) {
 
 template <int KT, int NB, bool kFwht>
 void launch(const MixArgs& a, cudaStream_t stream) {
+  // Wide once the few-rows configuration would need more than one wave of blocks.
   const int64_t groups = (int64_t(a.M) + MixCfg<KT, NB, false>::R - 1) / MixCfg<KT, NB, false>::R;
   if (groups > device_sm_count())
-    launch_cfg<KT, NB, kFwht, true>(a, groups, stream);
+    launch_cfg<KT, NB, kFwht, true>(a, (int64_t(a.M) + MixCfg<KT, NB, true>::R - 1) / MixCfg<KT, NB, true>::R,
+                                    stream);
   else
     launch_cfg<KT, NB, kFwht, false>(a, groups, stream);
 }
