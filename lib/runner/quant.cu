@@ -3,6 +3,7 @@
 #include <cuda_fp16.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 
 #include "lib/core/error.h"
@@ -18,61 +19,115 @@ namespace {
 
 constexpr int kRowThreads = 256;
 
-// One block per row, the row held in registers: thread i owns the 8-element chunks
-// i, i + blockDim, ... (CPT of them), read with 16-byte loads. Two block reductions
-// (sum of squares for the norm, absolute maximum), then each chunk becomes one
-// 32-bit word of packed codes, or two of tiled int8 codes (dev::store_act_codes).
+// A chunk of 8 inputs as loaded, before conversion to fp32: 16 bytes of fp16 or 32
+// of fp32.
+template <typename In>
+struct RawChunk {
+  uint4 w[sizeof(In) / 2];
+};
+template <typename In>
+__device__ __forceinline__ void load_raw(const In* p, RawChunk<In>& c) {
+#pragma unroll
+  for (int i = 0; i < int(sizeof(In) / 2); ++i) c.w[i] = reinterpret_cast<const uint4*>(p)[i];
+}
+__device__ __forceinline__ void raw_to_float(const RawChunk<uint16_t>& c, float* v) {
+  const uint32_t w[4] = {c.w[0].x, c.w[0].y, c.w[0].z, c.w[0].w};
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+    const float2 f = __half22float2(*reinterpret_cast<const __half2*>(&w[i]));
+    v[2 * i] = f.x;
+    v[2 * i + 1] = f.y;
+  }
+}
+__device__ __forceinline__ void raw_to_float(const RawChunk<float>& c, float* v) {
+#pragma unroll
+  for (int i = 0; i < 2; ++i) {
+    v[4 * i] = __uint_as_float(c.w[i].x), v[4 * i + 1] = __uint_as_float(c.w[i].y);
+    v[4 * i + 2] = __uint_as_float(c.w[i].z), v[4 * i + 3] = __uint_as_float(c.w[i].w);
+  }
+}
+
+// A row per block step, held in registers: thread i owns the 8-element chunks i, i +
+// blockDim, ... (CPT of them), read with 16-byte loads. Two block reductions (sum of
+// squares for the norm, absolute maximum), then each chunk becomes one 32-bit word
+// of packed codes, or two of tiled int8 codes (dev::store_act_codes). Rows go to the
+// blocks grid-stride: with a grid of one block per row every block takes one; with
+// more rows than fit at once (the launch below) the blocks stay and load their next
+// row before reducing and storing this one. One row per block in two or more waves
+// left DRAM idle while each wave reduced and stored (2048 x 4096: 1.2 TB/s in ncu).
+// (With 8 chunks a thread the second row's registers would spill: one row a block.)
+template <int CPT>
+constexpr bool kRowPrefetch = CPT <= 4;
+
 template <typename In, bool kNorm, int CPT>
 __global__ void __launch_bounds__(512)
-    row_quant_kernel(const In* __restrict__ x, int64_t ldx, const float* __restrict__ norm_w, float eps, int K,
-                     int maxq, float c_over_maxq, uint8_t* __restrict__ codes, int64_t tile_rows,
+    row_quant_kernel(const In* __restrict__ x, int64_t ldx, const float* __restrict__ norm_w, float eps, int M,
+                     int K, int maxq, float c_over_maxq, uint8_t* __restrict__ codes, int64_t tile_rows,
                      float* __restrict__ scale) {
   gemm::pdl_trigger();  // the GEMM after this kernel may start streaming its weights
   __shared__ float scratch[32];
-  const int r = blockIdx.x, chunks = K / 8;
-  const In* xr = x + int64_t(r) * ldx;
-  float v[CPT][8];
-  float ss = 0.f, amax = 0.f;
-#pragma unroll
-  for (int i = 0; i < CPT; ++i) {
-    const int q = threadIdx.x + i * blockDim.x;
-    if (q < chunks) {
-      dev::load8(xr + 8 * q, v[i]);
-    } else {
-#pragma unroll
-      for (int e = 0; e < 8; ++e) v[i][e] = 0.f;
-    }
-#pragma unroll
-    for (int e = 0; e < 8; ++e) {
-      ss += v[i][e] * v[i][e];
-      amax = fmaxf(amax, fabsf(v[i][e]));
-    }
-  }
-  if (kNorm) {
-    ss = dev::block_sum(ss, scratch);
-    const float inv = 1.0f / sqrtf(ss / float(K) + eps);
-    amax = 0.f;
+  const int chunks = K / 8;
+  RawChunk<In> raw[CPT];
+  auto load_row = [&](int r) {
+    const In* xr = x + int64_t(r) * ldx;
 #pragma unroll
     for (int i = 0; i < CPT; ++i) {
       const int q = threadIdx.x + i * blockDim.x;
-      if (q >= chunks) continue;
-      float w[8];
-      dev::load8(norm_w + 8 * q, w);
+      if (q < chunks) load_raw(xr + 8 * q, raw[i]);
+    }
+  };
+  if constexpr (kRowPrefetch<CPT>) load_row(blockIdx.x);
+  for (int r = blockIdx.x; r < M; r += gridDim.x) {
+    float v[CPT][8];
+    float ss = 0.f, amax = 0.f;
+#pragma unroll
+    for (int i = 0; i < CPT; ++i) {
+      const int q = threadIdx.x + i * blockDim.x;
+      if (q < chunks) {
+        if constexpr (kRowPrefetch<CPT>) raw_to_float(raw[i], v[i]);
+        else dev::load8(x + int64_t(r) * ldx + 8 * q, v[i]);
+      } else {
+#pragma unroll
+        for (int e = 0; e < 8; ++e) v[i][e] = 0.f;
+      }
+    }
+    if constexpr (kRowPrefetch<CPT>) {
+      if (r + int(gridDim.x) < M) load_row(r + gridDim.x);
+    }
+#pragma unroll
+    for (int i = 0; i < CPT; ++i) {
 #pragma unroll
       for (int e = 0; e < 8; ++e) {
-        v[i][e] = (v[i][e] * inv) * w[e];
+        ss += v[i][e] * v[i][e];
         amax = fmaxf(amax, fabsf(v[i][e]));
       }
     }
-  }
-  amax = dev::block_max(amax, scratch);
-  const float s = dev::sym_scale(amax, c_over_maxq), inv = 1.f / s;
+    if (kNorm) {
+      ss = dev::block_sum(ss, scratch);
+      const float inv = 1.0f / sqrtf(ss / float(K) + eps);
+      amax = 0.f;
 #pragma unroll
-  for (int i = 0; i < CPT; ++i) {
-    const int q = threadIdx.x + i * blockDim.x;
-    if (q < chunks) dev::store_act_codes(codes, tile_rows, K / 2, r, q, dev::quant8_sym(v[i], s, inv, maxq));
+      for (int i = 0; i < CPT; ++i) {
+        const int q = threadIdx.x + i * blockDim.x;
+        if (q >= chunks) continue;
+        float w[8];
+        dev::load8(norm_w + 8 * q, w);
+#pragma unroll
+        for (int e = 0; e < 8; ++e) {
+          v[i][e] = (v[i][e] * inv) * w[e];
+          amax = fmaxf(amax, fabsf(v[i][e]));
+        }
+      }
+    }
+    amax = dev::block_max(amax, scratch);
+    const float s = dev::sym_scale(amax, c_over_maxq), inv = 1.f / s;
+#pragma unroll
+    for (int i = 0; i < CPT; ++i) {
+      const int q = threadIdx.x + i * blockDim.x;
+      if (q < chunks) dev::store_act_codes(codes, tile_rows, K / 2, r, q, dev::quant8_sym(v[i], s, inv, maxq));
+    }
+    if (threadIdx.x == 0) scale[r] = s;
   }
-  if (threadIdx.x == 0) scale[r] = s;
 }
 
 __global__ void __launch_bounds__(kRowThreads)
@@ -94,6 +149,27 @@ __global__ void embed_kernel(const __half* __restrict__ table, const int32_t* __
   const int r = blockIdx.x;
   const __half* src = table + int64_t(ids[r]) * K;
   for (int i = threadIdx.x; i < K; i += blockDim.x) out[int64_t(r) * K + i] = __half2float(src[i]);
+}
+
+// One block per row while the rows fit on the GPU at once; past that as many blocks
+// as fit, each taking rows grid-stride.
+template <typename In, bool kNorm, int CPT>
+void launch_rows(int threads, const In* x, int64_t ldx, const float* w, float eps, int M, int K, int maxq,
+                 float c, const ActCodes& codes, float* scale, cudaStream_t stream) {
+  auto* kernel = row_quant_kernel<In, kNorm, CPT>;
+  int grid = M;
+  if (kRowPrefetch<CPT>) {
+    static std::atomic<int> per_sm[512 / 32 + 1];  // by warps a block, 0 until asked (single device)
+    std::atomic<int>& slot = per_sm[threads / 32];
+    if (slot.load() == 0) {
+      int n = 0;
+      CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, kernel, threads, 0));
+      slot.store(std::max(n, 1));
+    }
+    grid = int(std::min<int64_t>(M, int64_t(slot.load()) * device_sm_count()));
+  }
+  kernel<<<grid, threads, 0, stream>>>(x, ldx, w, eps, M, K, maxq, c, codes.data, codes.tile_rows, scale);
+  CUDA_CHECK_LAUNCH();
 }
 
 template <typename In, bool kNorm>
@@ -127,12 +203,11 @@ void launch_row_quant(const In* x, int64_t ldx, const float* w, float eps, int M
   QUAROT_CHECK((chunks + cpt - 1) / cpt <= 512, "act_quant: row length ", K, " is over 32768");
   const int threads = std::max(32, ((chunks + cpt - 1) / cpt + 31) / 32 * 32);
   switch (cpt) {
-    case 1: row_quant_kernel<In, kNorm, 1><<<M, threads, 0, stream>>>(x, ldx, w, eps, K, maxq, c, codes.data, codes.tile_rows, scale); break;
-    case 2: row_quant_kernel<In, kNorm, 2><<<M, threads, 0, stream>>>(x, ldx, w, eps, K, maxq, c, codes.data, codes.tile_rows, scale); break;
-    case 4: row_quant_kernel<In, kNorm, 4><<<M, threads, 0, stream>>>(x, ldx, w, eps, K, maxq, c, codes.data, codes.tile_rows, scale); break;
-    default: row_quant_kernel<In, kNorm, 8><<<M, threads, 0, stream>>>(x, ldx, w, eps, K, maxq, c, codes.data, codes.tile_rows, scale); break;
+    case 1: launch_rows<In, kNorm, 1>(threads, x, ldx, w, eps, M, K, maxq, c, codes, scale, stream); break;
+    case 2: launch_rows<In, kNorm, 2>(threads, x, ldx, w, eps, M, K, maxq, c, codes, scale, stream); break;
+    case 4: launch_rows<In, kNorm, 4>(threads, x, ldx, w, eps, M, K, maxq, c, codes, scale, stream); break;
+    default: launch_rows<In, kNorm, 8>(threads, x, ldx, w, eps, M, K, maxq, c, codes, scale, stream); break;
   }
-  CUDA_CHECK_LAUNCH();
 }
 
 }  // namespace

@@ -50,9 +50,11 @@ TEST_CASE("quantizers write the tiled code layout of the wgmma GEMM", "[gpu][qua
   require_gpu();
   auto rng = rng_for("act_tiles");
   const ActQuantSpec q{4, 0.9};
-  // 5 rows: the latency variants; 300: the throughput ones, three tile blocks.
-  for (int M : {5, 300}) {
+  // 5 rows: the latency variants; 300: the throughput ones, three tile blocks; 1500:
+  // more rows than fit on the GPU at once (row kernels' blocks take several).
+  for (int M : {5, 300, 1500}) {
     for (int K : {4096, 11008, 160}) {  // 160: a k-tile cut short
+      if (M == 1500 && K != 4096) continue;
       const auto x = normal(rng, size_t(M) * K, 2.f);
       auto dx = to_device(x);
       check_tiled(M, K, [&](ActCodes c, float* s) { act_quant_f32(dx.get(), K, M, K, q, c, s, nullptr); });

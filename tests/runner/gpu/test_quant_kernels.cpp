@@ -62,8 +62,10 @@ TEST_CASE("act_quant packs per-token symmetric int4 codes", "[gpu][quant]") {
   require_gpu();
   auto rng = rng_for("act_quant");
   for (int K : {32, 4096, 11008, 28672}) {
+    // 2000 rows: more than fit on the GPU at once, so that blocks take several rows
+    // (grid-stride, the next row loaded before this one is stored).
     for (int bits : {4, 3}) {
-      const int M = 7;
+      const int M = K == 4096 && bits == 4 ? 2000 : 7;
       const double clip = bits == 4 ? 0.9 : 1.0;
       std::vector<float> x = random_rows(rng, M, K);
       auto dx = to_device(x);
@@ -99,7 +101,7 @@ TEST_CASE("rmsnorm_quant normalizes, scales and quantizes each token", "[gpu][qu
   auto rng = rng_for("rmsnorm_quant");
   std::uniform_real_distribution<float> wd(0.5f, 1.5f);
   for (int K : {64, 4096, 5120}) {
-    const int M = 5;
+    const int M = K == 4096 ? 2000 : 5;  // 2000: blocks take several rows, as above
     const float eps = 1e-5f;
     std::vector<float> x = random_rows(rng, M, K), w(static_cast<size_t>(K));
     for (auto& v : w) v = wd(rng);
