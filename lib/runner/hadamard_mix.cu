@@ -60,6 +60,9 @@ struct MixCfg {
   static constexpr int kRowStride = kB * 2 + 16;              // bytes per block row in shared memory
   static constexpr int kRowBytes = 16 * KT * kRowStride;      // one input row, A padded to 16·KT
   static constexpr int kStages = MT == 2 ? 2 : 3;
+  // The mix fragments in registers (few rows, or few of them: the heads transform's
+  // KT <= 4), else read from L1 per k-tile.
+  static constexpr bool kFragRegs = !kWide || (MT == 1 && KT <= 4);
   static constexpr int kSmem = kStages * R * kRowBytes;
   static constexpr int kFit = 227 * 1024 / (kSmem + 1024);   // blocks per SM by shared memory
   // Many rows: several blocks per SM. The warps of a block move in lock step (a
@@ -191,8 +194,8 @@ __global__ void __launch_bounds__(MixCfg<KT, NB, kWide>::kThreads, MixCfg<KT, NB
       reinterpret_cast<uint4*>(smem + row * C::kRowBytes + A * C::kRowStride)[j] = make_uint4(0, 0, 0, 0);
     }
   }
-  uint4 hreg[kWide ? 1 : KT];  // few rows: the (single) tile's fragments in registers
-  if constexpr (!kWide) {
+  uint4 hreg[C::kFragRegs ? KT : 1];  // the (single) tile's fragments in registers
+  if constexpr (C::kFragRegs) {
 #pragma unroll
     for (int kt = 0; kt < KT; ++kt) hreg[kt] = hf[kt * 32];
   }
@@ -246,8 +249,8 @@ __global__ void __launch_bounds__(MixCfg<KT, NB, kWide>::kThreads, MixCfg<KT, NB
         uint4 h[MT];
 #pragma unroll
         for (int m = 0; m < MT; ++m) {
-          if constexpr (kWide) h[m] = __ldg(hf + kt * 32 + (m == MT - 1 ? hlast : m * KT * 32));
-          else h[m] = hreg[kt];
+          if constexpr (C::kFragRegs) h[m] = hreg[kt];
+          else h[m] = __ldg(hf + kt * 32 + (m == MT - 1 ? hlast : m * KT * 32));
         }
 #pragma unroll
         for (int np = 0; np < NB / 2; ++np) {
