@@ -180,8 +180,8 @@ __device__ __forceinline__ void load8(const float* p, float* v) {
   const float4 a = *reinterpret_cast<const float4*>(p), b = *reinterpret_cast<const float4*>(p + 4);
   v[0] = a.x, v[1] = a.y, v[2] = a.z, v[3] = a.w, v[4] = b.x, v[5] = b.y, v[6] = b.z, v[7] = b.w;
 }
-__device__ __forceinline__ void load8(const uint16_t* p, float* v) {
-  const uint4 r = *reinterpret_cast<const uint4*>(p);
+// Eight fp16 values (16 bytes as loaded) as floats.
+__device__ __forceinline__ void half8_to_float(const uint4& r, float* v) {
   const uint32_t w[4] = {r.x, r.y, r.z, r.w};
 #pragma unroll
   for (int i = 0; i < 4; ++i) {
@@ -189,6 +189,9 @@ __device__ __forceinline__ void load8(const uint16_t* p, float* v) {
     v[2 * i] = f.x;
     v[2 * i + 1] = f.y;
   }
+}
+__device__ __forceinline__ void load8(const uint16_t* p, float* v) {
+  half8_to_float(*reinterpret_cast<const uint4*>(p), v);
 }
 
 __device__ __forceinline__ float load_as_float(const float* p) { return *p; }

@@ -17,7 +17,7 @@
 // - warp w of a row computes the 16 output blocks a' = 16w.. of that row: W_A's
 //   row tile (KT fragments) stays in its registers for every row it sees, or for
 //   many rows is read from L1 (MixCfg::kBlocksPerSm says why);
-// - the input rows stream through a 3-deep cp.async ring while earlier rows are
+// - the input rows stream through a cp.async ring (3 deep, 2 for many rows) while earlier rows are
 //   mixed; the B operand comes from shared memory by ldmatrix.trans (rows padded by
 //   16 bytes so the eight addresses of a matrix fall in distinct banks);
 // - after the mix a thread holds 4·B/8 outputs (rows a' = g and g + 8, columns

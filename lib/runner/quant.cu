@@ -30,15 +30,7 @@ __device__ __forceinline__ void load_raw(const In* p, RawChunk<In>& c) {
 #pragma unroll
   for (int i = 0; i < int(sizeof(In) / 2); ++i) c.w[i] = reinterpret_cast<const uint4*>(p)[i];
 }
-__device__ __forceinline__ void raw_to_float(const RawChunk<uint16_t>& c, float* v) {
-  const uint32_t w[4] = {c.w[0].x, c.w[0].y, c.w[0].z, c.w[0].w};
-#pragma unroll
-  for (int i = 0; i < 4; ++i) {
-    const float2 f = __half22float2(*reinterpret_cast<const __half2*>(&w[i]));
-    v[2 * i] = f.x;
-    v[2 * i + 1] = f.y;
-  }
-}
+__device__ __forceinline__ void raw_to_float(const RawChunk<uint16_t>& c, float* v) { dev::half8_to_float(c.w[0], v); }
 __device__ __forceinline__ void raw_to_float(const RawChunk<float>& c, float* v) {
 #pragma unroll
   for (int i = 0; i < 2; ++i) {
