@@ -1,5 +1,5 @@
-// Online Hadamard + activation quantization for fp16 rows, on tensor cores, with
-// the mixing matrix held in registers.
+// Online Hadamard + activation quantization for fp16 rows, on tensor cores, the
+// mixing matrix fed from registers.
 //
 // A row of n = A·B elements is read as A blocks of B. The transform is
 //   y = (I_A ⊗ F_B) · (W_A ⊗ I_B) · x / sqrt(n)
@@ -14,12 +14,14 @@
 // Why this kernel (NOTES.md has the numbers): the row-at-a-time kernel of
 // hadamard.cu spends its time in block barriers and shared-memory passes, one row
 // per block, ~22 us for one row of 11008 and ~235 us for 2048 of them. Here:
-// - warp w of a row computes the 16 output blocks a' = 16w.. of that row: W_A's
-//   row tile (KT fragments) stays in its registers for every row it sees, or for
-//   many rows is read from L1 (MixCfg::kBlocksPerSm says why);
-// - the input rows stream through a cp.async ring (3 deep, 2 for many rows) while earlier rows are
-//   mixed; the B operand comes from shared memory by ldmatrix.trans (rows padded by
-//   16 bytes so the eight addresses of a matrix fall in distinct banks);
+// - warp w of a row computes the 16 output blocks a' = 16w.. of that row (for many
+//   rows two such tiles, MixCfg::MT): W_A's row tile (KT fragments) stays in its
+//   registers for every row it sees, or for many rows is read from L1
+//   (MixCfg::kBlocksPerSm says why);
+// - the input rows stream through a cp.async ring (3 deep, 2 for many rows) while
+//   earlier rows are mixed; the B operand comes from shared memory by
+//   ldmatrix.trans (rows padded by 16 bytes so the eight addresses of a matrix fall
+//   in distinct banks);
 // - after the mix a thread holds 4·B/8 outputs (rows a' = g and g + 8, columns
 //   b = 8nb + 2t + {0, 1}) whose b index bits are split between its registers
 //   (bits 0, 3-5) and its quad (bits 1-2): the 64-point Walsh–Hadamard is register
@@ -27,8 +29,8 @@
 // - the row maximum is a warp reduction plus one exchange between the row's warps;
 //   codes are packed from registers (a byte transpose within each quad) and stored
 //   as whole 32-bit words of 8 codes.
-// One row needs 88 mma per warp for n = 11008 (A = 172, 11 warps). NOTES.md has the
-// times (history 13 and 20).
+// One row of n = 11008 (A = 172) is 968 mma: 11 warps of 88, or for many rows 6
+// warps of 176. NOTES.md has the times (history 13 and 20).
 #include <cuda_fp16.h>
 
 #include <algorithm>
