@@ -30,7 +30,8 @@
 //   codes are packed from registers (a byte transpose within each quad) and stored
 //   as whole 32-bit words of 8 codes.
 // One row of n = 11008 (A = 172) is 968 mma: 11 warps of 88, or for many rows 6
-// warps of 176. NOTES.md has the times (history 13 and 20).
+// warps of 176 (the last warp's second tile padding). NOTES.md has the times
+// (history 13 and 20).
 #include <cuda_fp16.h>
 
 #include <algorithm>
