@@ -115,7 +115,7 @@ namespace quarot::runner::detail {
 void launch_skinny(const gemm::Params& p, cudaStream_t stream);
 // gemm_wgmma.cu (sm_90a): true when this device runs the wgmma kernel.
 bool wgmma_supported();
-// Block shapes (channels x tokens): 256 x 128 (one block per SM), 128 x 128 and
-// 128 x 64 (two), see gemm_wgmma.cu.
+// Block shapes (channels x tokens): 256 x 128 (one block per SM), 128 x 128,
+// 128 x 64 and 64 x 64 (two), see gemm_wgmma.cu.
 void launch_gemm_wgmma(const gemm::Params& p, int channels, int tokens, cudaStream_t stream);
 }  // namespace quarot::runner::detail

@@ -11,8 +11,9 @@
 // - tiled (the M the skinny kernel does not take, where the wgmma kernel is not
 //   available or turned off): a classic cp.async multi-stage pipeline, BM x BN x
 //   128 tiles, activations as A and weights as B.
-// - wgmma (gemm_wgmma.cu, sm_90a, M > 16 past the skinny kernel): warpgroup MMA; it reads activations
-//   that the quantizer wrote in the tiled int8 layout (kernels.h, ActCodes).
+// - wgmma (gemm_wgmma.cu, sm_90a, M > 16 past the skinny kernel): warpgroup MMA;
+//   it reads activations that the quantizer wrote in the tiled int8 layout
+//   (kernels.h, ActCodes).
 // GEMMs are launched with programmatic dependent launch (PDL) so that they can
 // start streaming weights while the quantization kernel before them finishes.
 #include <cuda_fp16.h>

@@ -304,10 +304,15 @@ template <int KT, int NB, bool kFwht, bool kWide>
 void launch_cfg(const MixArgs& a, int64_t groups, cudaStream_t stream) {
   using C = MixCfg<KT, NB, kWide>;
   auto* kernel = hadamard_mix_kernel<KT, NB, kFwht, kWide>;
-  ensure_dynamic_smem(kernel, C::kSmem);
-  int per_sm = 0;
-  CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, C::kThreads, C::kSmem));
-  QUAROT_ASSERT(per_sm > 0, "hadamard_mix: no block fits an SM (KT ", KT, ", NB ", NB, ")");
+  // Block size and shared memory are fixed per instantiation: configure and ask the
+  // occupancy once, not on every launch (single device).
+  static const int per_sm = [&] {
+    ensure_dynamic_smem(kernel, C::kSmem);
+    int n = 0;
+    CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, kernel, C::kThreads, C::kSmem));
+    QUAROT_ASSERT(n > 0, "hadamard_mix: no block fits an SM (KT ", KT, ", NB ", NB, ")");
+    return n;
+  }();
   const int grid = int(std::min<int64_t>(groups, int64_t(per_sm) * device_sm_count()));
   kernel<<<grid, C::kThreads, C::kSmem, stream>>>(a.x, a.ldx, a.M, a.A, static_cast<const uint4*>(a.frag), a.norm,
                                                    a.maxq, a.c_over_maxq, a.codes, a.scale);

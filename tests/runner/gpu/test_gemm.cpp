@@ -234,7 +234,7 @@ TEST_CASE("w4a4_gemm wgmma path (sm_90a)", "[gpu][gemm]") {
     run_case(rng, 2100, 2320, 128, GemmPath::Wgmma);  // > 1 wave, row and channel tails
   }
   set_wgmma_tile(WgmmaTile::Auto);
-  // Auto takes it where the 256x128 tiles fill the GPU, and only with tiled activations.
+  // Auto's block by shape (w4a4_wgmma_block), only with tiled activations.
   REQUIRE(std::string(w4a4_gemm_path_name(2048, 4096, 4096)) == "wgmma128x128");
   // 64-token blocks while they fit in one wave of two per SM (132 SMs: 264), 64
   // channels too below one block per SM.
