@@ -108,12 +108,17 @@ __device__ __forceinline__ uint32_t nib_hi(uint32_t w) { return w & 0xF0F0F0F0u;
 // layout, or the wgmma GEMM's tiles (kernels.h, ActCodes): as 16 * code int8, the
 // four even codes to chunk 2b and the four odd ones to chunk 2b + 1 of the row's
 // 128-byte line in k-tile j / 16, at byte 4a of the chunk, chunks swizzled by r % 8.
+// Byte offset in its line of word j's even (e = 0) or odd (e = 1) codes, row swizzle sw.
+__device__ __forceinline__ int tiled_line_offset(int j, int e, int sw) {
+  const int jj = j & 15;
+  return ((((jj & 3) * 2 + e) ^ sw) << 4) + 4 * (jj >> 2);
+}
 __device__ __forceinline__ void store_tiled_pair(uint8_t* codes, int64_t tile_rows, int64_t r, int j,
                                                  uint32_t even16, uint32_t odd16) {
-  const int jj = j & 15, a = jj >> 2, b = jj & 3, sw = int(r & 7);
+  const int sw = int(r & 7);
   uint8_t* line = codes + (int64_t(j >> 4) * tile_rows + r) * 128;
-  *reinterpret_cast<uint32_t*>(line + (((2 * b) ^ sw) << 4) + 4 * a) = even16;
-  *reinterpret_cast<uint32_t*>(line + (((2 * b + 1) ^ sw) << 4) + 4 * a) = odd16;
+  *reinterpret_cast<uint32_t*>(line + tiled_line_offset(j, 0, sw)) = even16;
+  *reinterpret_cast<uint32_t*>(line + tiled_line_offset(j, 1, sw)) = odd16;
 }
 __device__ __forceinline__ void store_act_word(uint8_t* codes, int64_t tile_rows, int64_t row_bytes, int64_t r,
                                                int j, uint32_t w) {

@@ -15,7 +15,8 @@
 // hadamard.cu spends its time in block barriers and shared-memory passes, one row
 // per block, ~22 us for one row of 11008 and ~235 us for 2048 of them. Here:
 // - warp w of a row computes the 16 output blocks a' = 16w.. of that row (for many
-//   rows two such tiles, MixCfg::MT): W_A's row tile (KT fragments) stays in its
+//   rows two such tiles, MixCfg::MT; across heads a half or a quarter of a tile's
+//   columns, MixCfg::NS): W_A's row tile (KT fragments) stays in its
 //   registers for every row it sees, or for many rows is read from L1
 //   (MixCfg::kBlocksPerSm says why);
 // - the input rows stream through a cp.async ring (3 deep, 2 for many rows) while
@@ -48,15 +49,31 @@ namespace {
 
 // kWide: the configuration for many rows (more row groups than SMs), against one
 // for few rows, where a row's latency is what counts.
-template <int KT, int NB, bool kWide>
+template <int KT, int NB, bool kFwht, bool kWide>
 struct MixCfg {
+  // Warps per tile a': without the Walsh–Hadamard (across heads) nothing couples a
+  // tile's n8 column tiles, so NS warps split them, NBW each. The heads transform has
+  // only 2 tiles (32 heads): a whole tile per warp left it 2 warps a row, a long
+  // serial chain for few rows (o_proj's quantizer 2.5 -> 1.9 us at M = 1, 3.5 -> 2.1
+  // at M = 16 with the split) and 64 accumulators a thread for many rows (two blocks
+  // an SM; 62.7 -> 51.4 us at 8192 rows with three). The 64-point Walsh–Hadamard
+  // needs a tile's 8 column tiles in one warp's registers: NS = 1 there. The split
+  // stops at 8 warps a row (32-64 heads).
+  static constexpr int split_for(int most) {
+    int ns = most;
+    while (ns > 1 && KT * ns > 8) ns /= 2;
+    return ns;
+  }
+  static constexpr int NS = kFwht ? 1 : split_for(kWide ? NB / 8 : NB / 4);
+  static constexpr int NBW = NB / NS;  // n8 tiles per warp: pairs for ldmatrix, fours for the packed words
+  static_assert(NBW % 4 == 0, "a warp packs its codes four n8 tiles at a time");
   // Row tiles a' per warp. Every warp reads the whole input row from shared memory
   // (ldmatrix) for each of its tiles' mix, 11 x 22 KB a row for n = 11008; with the
   // Walsh–Hadamard's shuffles on the same MIO pipe that made the many-row kernel wait
   // on shared memory (ncu: short-scoreboard stalls first). Two tiles per warp share
   // each fragment read: half the traffic, for twice the accumulators.
-  static constexpr int MT = kWide && NB == 8 && KT >= 2 ? 2 : 1;
-  static constexpr int WPR = (KT + MT - 1) / MT;                          // warps per row
+  static constexpr int MT = kWide && NB == 8 && KT >= 2 && NS == 1 ? 2 : 1;
+  static constexpr int WPR = (KT + MT - 1) / MT * NS;                     // warps per row
   static constexpr int R = MT == 2 || WPR >= 8 ? 1 : (8 + WPR - 1) / WPR;  // rows in flight per block step
   static constexpr int kWarps = WPR * R, kThreads = 32 * kWarps;
   static constexpr int kB = 8 * NB;                           // elements per block
@@ -66,7 +83,20 @@ struct MixCfg {
   // The mix fragments in registers (few rows, or few of them: the heads transform's
   // KT <= 4), else read from L1 per k-tile.
   static constexpr bool kFragRegs = !kWide || (MT == 1 && KT <= 4);
-  static constexpr int kSmem = kStages * R * kRowBytes;
+  // Many rows across heads: the codes go to an image of the block's rows in shared
+  // memory (in the output layout, its 128-byte lines 144 bytes apart against bank
+  // conflicts), which the block then writes out in whole 16-byte chunks. Stored
+  // from the mma fragments, each 32-bit word of codes lands alone in its 32-byte
+  // sector (the tiled layout spreads a word's 8 codes over two chunks, and a warp's
+  // 8 rows a' are 8 lines): 8.4 M partial-sector writes at 8192 rows, L2 73% busy in
+  // ncu; with the image 52.5 -> 42.9 us. With the Walsh–Hadamard (down_proj) a
+  // sector gets 8 bytes a store and the kernel waits on its instructions, not on
+  // L2: the image's barrier and copy made it 3-8% slower there.
+  static constexpr bool kImage = kWide && !kFwht;
+  static constexpr int kLineStride = 144;
+  static constexpr int kImageRow = (16 * KT * kB + 127) / 128 * kLineStride;  // tiled, or packed (half of it)
+  static constexpr int kRing = kStages * R * kRowBytes;
+  static constexpr int kSmem = kRing + (kImage ? R * kImageRow : 0);
   static constexpr int kFit = 227 * 1024 / (kSmem + 1024);   // blocks per SM by shared memory
   // Many rows: several blocks per SM. The warps of a block move in lock step (a
   // barrier per row for the row maximum), so with one block an SM alternates between
@@ -78,9 +108,11 @@ struct MixCfg {
   // 12.5 -> 12.9 us for the whole down_proj linear at M = 1).
   // Two tiles a warp hold 64 accumulators: two blocks (three left 96 registers a
   // thread, spilled, and were slower: 2048 x 11008 in 68 us against 53).
-  static constexpr int kBlocksPerSm = !kWide                             ? 1
-                                      : kFit >= 2 && 2 * kThreads <= 1024 ? 2
-                                                                          : 1;
+  // Split column tiles (NS > 1) hold at most 32 accumulators: three blocks.
+  static constexpr int kBlocksPerSm = !kWide                                          ? 1
+                                      : NS > 1 && kFit >= 3 && 3 * kThreads <= 1024   ? 3
+                                      : kFit >= 2 && 2 * kThreads <= 1024             ? 2
+                                                                                      : 1;
 };
 
 __device__ __forceinline__ void ldmatrix_x4_trans(uint32_t (&r)[4], const void* p) {
@@ -92,8 +124,8 @@ __device__ __forceinline__ void ldmatrix_x4_trans(uint32_t (&r)[4], const void* 
 
 // The 8-code word of nibble pairs: lane t of a quad holds byte t of words nb (its
 // codes b = 8nb + 2t, 2t + 1); returns word nb = 4k + t, gathered from the quad.
-template <int NB>
-__device__ __forceinline__ uint32_t quad_word(const uint32_t (&P)[NB / 4], int k, int t, int lane) {
+template <int NBW>
+__device__ __forceinline__ uint32_t quad_word(const uint32_t (&P)[NBW / 4], int k, int t, int lane) {
   const int base = lane & ~3;
   const uint32_t v0 = __shfl_sync(0xffffffffu, P[k], base), v1 = __shfl_sync(0xffffffffu, P[k], base + 1);
   const uint32_t v2 = __shfl_sync(0xffffffffu, P[k], base + 2), v3 = __shfl_sync(0xffffffffu, P[k], base + 3);
@@ -134,20 +166,20 @@ __device__ __forceinline__ void fwht64(float (&acc)[8][4], int t) {
         }
 }
 
-// Codes of one 16-row tile a' = 16·at.. of row r, as RN(acc · k_code) clamped to
-// [lo, hi], packed from registers (a byte transpose within each quad) and stored as
+// Codes of one 16-row tile a' = 16·at.. of a row, its column tiles nb0.. nb0 + NBW
+// of NB, as RN(acc · k_code) clamped to [lo, hi], packed from registers (a byte
+// transpose within each quad) and handed to put(word index in the row, word) as
 // whole 32-bit words of 8 codes.
-template <int NB>
-__device__ __forceinline__ void store_tile_codes(const float (&acc)[NB][4], int at, int A, int64_t r, float k_code,
-                                                 float lo, float hi, const ActCodes& codes, int g, int t,
-                                                 int lane) {
+template <int NB, int NBW, typename Put>
+__device__ __forceinline__ void store_tile_codes(const float (&acc)[NBW][4], int at, int nb0, int A, float k_code,
+                                                 float lo, float hi, int g, int t, int lane, const Put& put) {
 #pragma unroll
   for (int h = 0; h < 2; ++h) {
     const int ap = 16 * at + g + 8 * h;
-    // P[k] byte j = the codes of b = 8(4k + j) + 2t, + 1 as a packed byte.
-    uint32_t P[NB / 4];
+    // P[k] byte j = the codes of b = 8(nb0 + 4k + j) + 2t, + 1 as a packed byte.
+    uint32_t P[NBW / 4];
 #pragma unroll
-    for (int k = 0; k < NB / 4; ++k) {
+    for (int k = 0; k < NBW / 4; ++k) {
       uint32_t e[4], o[4];
 #pragma unroll
       for (int j = 0; j < 4; ++j) {
@@ -160,32 +192,35 @@ __device__ __forceinline__ void store_tile_codes(const float (&acc)[NB][4], int 
       P[k] = dev::packed_word(c);
     }
 #pragma unroll
-    for (int k = 0; k < NB / 4; ++k) {
-      const uint32_t w = quad_word<NB>(P, k, t, lane);
-      if (ap < A) dev::store_act_word(codes.data, codes.tile_rows, int64_t(A) * NB * 4, r, ap * NB + 4 * k + t, w);
+    for (int k = 0; k < NBW / 4; ++k) {
+      const uint32_t w = quad_word<NBW>(P, k, t, lane);
+      if (ap < A) put(ap * NB + nb0 + 4 * k + t, w);
     }
   }
 }
 
 template <int KT, int NB, bool kFwht, bool kWide>
-__global__ void __launch_bounds__(MixCfg<KT, NB, kWide>::kThreads, MixCfg<KT, NB, kWide>::kBlocksPerSm)
+__global__ void __launch_bounds__(MixCfg<KT, NB, kFwht, kWide>::kThreads, MixCfg<KT, NB, kFwht, kWide>::kBlocksPerSm)
     hadamard_mix_kernel(const uint16_t* __restrict__ x, int64_t ldx, int M, int A, const uint4* __restrict__ frag,
                         float norm, int maxq, float c_over_maxq, ActCodes codes, float* __restrict__ scale) {
-  using C = MixCfg<KT, NB, kWide>;
-  constexpr int MT = C::MT, WPR = C::WPR;
+  using C = MixCfg<KT, NB, kFwht, kWide>;
+  constexpr int MT = C::MT, WPR = C::WPR, NBW = C::NBW;
   static_assert(!kFwht || NB == 8, "the 64-point Walsh–Hadamard maps b bits to e, t, nb");
   gemm::pdl_trigger();  // the GEMM after this kernel may start streaming its weights
   extern __shared__ __align__(128) uint8_t smem[];
   __shared__ float red[C::R][WPR];
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
   const int wr = warp % WPR, slot = warp / WPR;
-  // This warp's row tiles: MT * wr + m. With KT odd the last warp's second tile is
+  const int wt = wr / C::NS, nb0 = (wr % C::NS) * NBW;  // this warp's tiles and column tiles
+  // This warp's row tiles: MT * wt + m. With KT odd the last warp's second tile is
   // past A: it multiplies tile 0's fragments (no branch in the k-loop) and is dropped.
-  const bool last_ok = MT == 1 || MT * wr + MT - 1 < KT;  // tiles m < MT - 1 always exist
-  const uint4* hf = frag + MT * wr * KT * 32 + lane;  // the tiles' fragments of W_A, kt-major
-  const int hlast = last_ok ? (MT - 1) * KT * 32 : -MT * wr * KT * 32;  // the last tile's, from hf
+  const bool last_ok = MT == 1 || MT * wt + MT - 1 < KT;  // tiles m < MT - 1 always exist
+  const uint4* hf = frag + MT * wt * KT * 32 + lane;  // the tiles' fragments of W_A, kt-major
+  const int hlast = last_ok ? (MT - 1) * KT * 32 : -MT * wt * KT * 32;  // the last tile's, from hf
   const int chunks = A * NB;  // 16-byte chunks of one row
   const int64_t groups = (int64_t(M) + C::R - 1) / C::R;
+  const bool tiled = codes.tile_rows != 0;
+  const int64_t row_bytes = int64_t(A) * NB * 4;  // packed layout
 
   // Zero once: the padding blocks a in [A, 16·KT) are never loaded and must read as
   // 0, not garbage (0 x NaN would poison the sums).
@@ -196,6 +231,11 @@ __global__ void __launch_bounds__(MixCfg<KT, NB, kWide>::kThreads, MixCfg<KT, NB
       const int row = i / per_row, j = i % per_row;
       reinterpret_cast<uint4*>(smem + row * C::kRowBytes + A * C::kRowStride)[j] = make_uint4(0, 0, 0, 0);
     }
+    // The image too: a last line past the row's codes (n % 128 != 0) is written out
+    // whole, its tail as zeros.
+    if constexpr (C::kImage)
+      for (int i = threadIdx.x; i < C::R * C::kImageRow / 16; i += C::kThreads)
+        reinterpret_cast<uint4*>(smem + C::kRing)[i] = make_uint4(0, 0, 0, 0);
   }
   uint4 hreg[C::kFragRegs ? KT : 1];  // the (single) tile's fragments in registers
   if constexpr (C::kFragRegs) {
@@ -234,19 +274,20 @@ __global__ void __launch_bounds__(MixCfg<KT, NB, kWide>::kThreads, MixCfg<KT, NB
     const int64_t r = grp * C::R + slot;
     const uint8_t* rb = smem + ((step % C::kStages) * C::R + slot) * C::kRowBytes;
 
-    // The mix: acc[m][nb] = rows a' = 16·(MT·wr + m) + g (+8) x columns b = 8nb + 2t (+1).
-    float acc[MT][NB][4];
+    // The mix: acc[m][nb] = rows a' = 16·(MT·wt + m) + g (+8) x columns b = 8(nb0 + nb) + 2t (+1).
+    float acc[MT][NBW][4];
 #pragma unroll
     for (int m = 0; m < MT; ++m)
 #pragma unroll
-      for (int nb = 0; nb < NB; ++nb)
+      for (int nb = 0; nb < NBW; ++nb)
 #pragma unroll
         for (int e = 0; e < 4; ++e) acc[m][nb][e] = 0.f;
     if (r < M) {
       // ldmatrix.x4.trans: lanes 0-7 / 8-15 address rows k 0-7 / 8-15 of columns
       // 16np..16np+7 (the two B registers of n8 tile 2np), lanes 16-31 the same for
       // columns 16np+8.. (tile 2np+1).
-      const uint8_t* lrow = rb + ((lane & 7) + ((lane >> 3) & 1) * 8) * C::kRowStride + (lane >> 4) * 16;
+      const uint8_t* lrow =
+          rb + ((lane & 7) + ((lane >> 3) & 1) * 8) * C::kRowStride + (lane >> 4) * 16 + nb0 * 16;
 #pragma unroll
       for (int kt = 0; kt < KT; ++kt) {
         uint4 h[MT];
@@ -256,7 +297,7 @@ __global__ void __launch_bounds__(MixCfg<KT, NB, kWide>::kThreads, MixCfg<KT, NB
           else h[m] = __ldg(hf + kt * 32 + (m == MT - 1 ? hlast : m * KT * 32));
         }
 #pragma unroll
-        for (int np = 0; np < NB / 2; ++np) {
+        for (int np = 0; np < NBW / 2; ++np) {
           uint32_t b[4];
           ldmatrix_x4_trans(b, lrow + kt * 16 * C::kRowStride + np * 32);
 #pragma unroll
@@ -275,34 +316,74 @@ __global__ void __launch_bounds__(MixCfg<KT, NB, kWide>::kThreads, MixCfg<KT, NB
       if constexpr (kFwht) fwht64(acc[m], t);
       if (m == MT - 1 && !last_ok) continue;
 #pragma unroll
-      for (int nb = 0; nb < NB; ++nb)
+      for (int nb = 0; nb < NBW; ++nb)
 #pragma unroll
         for (int e = 0; e < 4; ++e) amax = fmaxf(amax, fabsf(acc[m][nb][e]));  // padded rows a' >= A are exactly 0
     }
     amax = dev::warp_max(amax);
     if (lane == 0) red[slot][wr] = amax;
     __syncthreads();
-    if (r >= M) continue;
-    amax = 0.f;
+    if (r < M) {
+      amax = 0.f;
 #pragma unroll
-    for (int i = 0; i < WPR; ++i) amax = fmaxf(amax, red[slot][i]);
-    const float s = dev::sym_scale(amax * norm, c_over_maxq);
-    // Codes as RN(acc · (norm / s)), one multiply a value, where the row kernels
-    // round RN(x) / s correctly (dev::sym_round_bits): the sums here already differ
-    // from the reference's by fp32 reassociation, so the exact quotient would buy
-    // nothing, and the norm multiply, the quotient and its correction were 4 of the
-    // 8 instructions per value of this (instruction-bound) kernel.
-    const float k_code = norm / s, lo = float(-(maxq + 1)), hi = float(maxq);
+      for (int i = 0; i < WPR; ++i) amax = fmaxf(amax, red[slot][i]);
+      const float s = dev::sym_scale(amax * norm, c_over_maxq);
+      // Codes as RN(acc · (norm / s)), one multiply a value, where the row kernels
+      // round RN(x) / s correctly (dev::sym_round_bits): the sums here already differ
+      // from the reference's by fp32 reassociation, so the exact quotient would buy
+      // nothing, and the norm multiply, the quotient and its correction were 4 of the
+      // 8 instructions per value of this (instruction-bound) kernel.
+      const float k_code = norm / s, lo = float(-(maxq + 1)), hi = float(maxq);
+      if constexpr (C::kImage) {
+        uint8_t* img = smem + C::kRing + slot * C::kImageRow;
+        const int sw = int(r & 7);
+        auto put = [&](int j, uint32_t w) {
+          if (tiled) {
+            uint8_t* line = img + (j >> 4) * C::kLineStride;
+            *reinterpret_cast<uint32_t*>(line + dev::tiled_line_offset(j, 0, sw)) = dev::nib_lo(w);
+            *reinterpret_cast<uint32_t*>(line + dev::tiled_line_offset(j, 1, sw)) = dev::nib_hi(w);
+          } else {
+            reinterpret_cast<uint32_t*>(img)[j] = w;
+          }
+        };
 #pragma unroll
-    for (int m = 0; m < MT; ++m)
-      if (m < MT - 1 || last_ok) store_tile_codes<NB>(acc[m], MT * wr + m, A, r, k_code, lo, hi, codes, g, t, lane);
-    if (wr == 0 && lane == 0) scale[r] = s;
+        for (int m = 0; m < MT; ++m)
+          if (m < MT - 1 || last_ok)
+            store_tile_codes<NB, NBW>(acc[m], MT * wt + m, nb0, A, k_code, lo, hi, g, t, lane, put);
+      } else {
+        auto put = [&](int j, uint32_t w) { dev::store_act_word(codes.data, codes.tile_rows, row_bytes, r, j, w); };
+#pragma unroll
+        for (int m = 0; m < MT; ++m)
+          if (m < MT - 1 || last_ok)
+            store_tile_codes<NB, NBW>(acc[m], MT * wt + m, nb0, A, k_code, lo, hi, g, t, lane, put);
+      }
+      if (wr == 0 && lane == 0) scale[r] = s;
+    }
+    if constexpr (C::kImage) {
+      __syncthreads();  // the group's rows are imaged; the next step writes the image after two more barriers
+      const int per_row = tiled ? (A * C::kB + 127) / 128 * 8 : int(row_bytes / 16);  // 16-byte chunks
+#pragma unroll
+      for (int sl = 0; sl < C::R; ++sl) {
+        const int64_t rr = grp * C::R + sl;
+        if (rr >= M) break;
+        const uint8_t* img = smem + C::kRing + sl * C::kImageRow;
+        for (int c = threadIdx.x; c < per_row; c += C::kThreads) {
+          if (tiled) {
+            const uint4 v = *reinterpret_cast<const uint4*>(img + (c >> 3) * C::kLineStride + (c & 7) * 16);
+            *reinterpret_cast<uint4*>(codes.data + ((c >> 3) * codes.tile_rows + rr) * 128 + (c & 7) * 16) = v;
+          } else {
+            const uint4 v = *reinterpret_cast<const uint4*>(img + 16 * c);
+            *reinterpret_cast<uint4*>(codes.data + rr * row_bytes + 16 * c) = v;
+          }
+        }
+      }
+    }
   }
 }
 
 template <int KT, int NB, bool kFwht, bool kWide>
 void launch_cfg(const MixArgs& a, int64_t groups, cudaStream_t stream) {
-  using C = MixCfg<KT, NB, kWide>;
+  using C = MixCfg<KT, NB, kFwht, kWide>;
   auto* kernel = hadamard_mix_kernel<KT, NB, kFwht, kWide>;
   // Block size and shared memory are fixed per instantiation: configure and ask the
   // occupancy once, not on every launch (single device).
@@ -322,10 +403,11 @@ void launch_cfg(const MixArgs& a, int64_t groups, cudaStream_t stream) {
 template <int KT, int NB, bool kFwht>
 void launch(const MixArgs& a, cudaStream_t stream) {
   // Wide once the few-rows configuration would need more than one wave of blocks.
-  const int64_t groups = (int64_t(a.M) + MixCfg<KT, NB, false>::R - 1) / MixCfg<KT, NB, false>::R;
+  using Few = MixCfg<KT, NB, kFwht, false>;
+  using Wide = MixCfg<KT, NB, kFwht, true>;
+  const int64_t groups = (int64_t(a.M) + Few::R - 1) / Few::R;
   if (groups > device_sm_count())
-    launch_cfg<KT, NB, kFwht, true>(a, (int64_t(a.M) + MixCfg<KT, NB, true>::R - 1) / MixCfg<KT, NB, true>::R,
-                                    stream);
+    launch_cfg<KT, NB, kFwht, true>(a, (int64_t(a.M) + Wide::R - 1) / Wide::R, stream);
   else
     launch_cfg<KT, NB, kFwht, false>(a, groups, stream);
 }

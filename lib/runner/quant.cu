@@ -57,6 +57,7 @@ __global__ void __launch_bounds__(512)
                      int K, int maxq, float c_over_maxq, uint8_t* __restrict__ codes, int64_t tile_rows,
                      float* __restrict__ scale) {
   gemm::pdl_trigger();  // the GEMM after this kernel may start streaming its weights
+  gemm::pdl_wait();     // the rows are the previous kernel's output
   __shared__ float scratch[32];
   const int chunks = K / 8;
   RawChunk<In> raw[CPT];
@@ -160,8 +161,8 @@ void launch_rows(int threads, const In* x, int64_t ldx, const float* w, float ep
     }
     grid = int(std::min<int64_t>(M, int64_t(slot.load()) * device_sm_count()));
   }
-  kernel<<<grid, threads, 0, stream>>>(x, ldx, w, eps, M, K, maxq, c, codes.data, codes.tile_rows, scale);
-  CUDA_CHECK_LAUNCH();
+  gemm::launch_pdl(kernel, dim3(grid), dim3(threads), 0, stream, x, ldx, w, eps, M, K, maxq, c, codes.data,
+                   codes.tile_rows, scale);
 }
 
 template <typename In, bool kNorm>
