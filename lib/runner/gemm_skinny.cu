@@ -5,8 +5,8 @@
 //
 // A block takes 32 output channels, one block row of the GEMM layout (kernels.h):
 // its weights are one contiguous run of ceil(K / 128) pieces of 2 KB, which its
-// warps split by k-step, three steps of loads in flight per warp in registers; the
-// warps' partial sums meet in shared memory. The weights do not depend on the
+// warps split by k-step, two or three steps of loads in flight per warp in
+// registers; the warps' partial sums meet in shared memory. The weights do not depend on the
 // kernel before this one (programmatic dependent launch): their first loads and an
 // L2 prefetch of the block's whole run are issued before waiting for it.
 //
@@ -89,9 +89,15 @@ __device__ __forceinline__ void skinny_mma(int (&acc)[2][TT][4], const SkinnyLoa
 }
 
 // TT token tiles of 8 (M <= 8 * TT); WARPS warps split K (16 when the grid is a
-// single wave, to shorten each warp's chain of loads; 8 otherwise).
-template <int TT, int WARPS>
-__global__ void __launch_bounds__(WARPS * 32) gemm_skinny_kernel(Params p) {
+// single wave, to shorten each warp's chain of loads; 8 otherwise); STAGES steps of
+// loads per warp in registers. The two-stage variant is sized for residency (launch
+// below); 0 leaves the others' registers to the compiler (a minimum of 1 made it
+// take 10 more).
+template <int TT, int WARPS, int STAGES>
+constexpr int kSkinnyMinBlocks = STAGES == 2 ? (TT == 1 ? 4 : 3) : 0;
+
+template <int TT, int WARPS, int STAGES>
+__global__ void __launch_bounds__(WARPS * 32, (kSkinnyMinBlocks<TT, WARPS, STAGES>)) gemm_skinny_kernel(Params p) {
   constexpr int kSkinnyWarps = WARPS, kTok = 8 * TT;
   __shared__ int red[kSkinnyWarps][kSkinnyRows][kTok];  // the warps' partial sums
   static_assert(sizeof(red) <= 48 * 1024, "static shared memory");
@@ -114,28 +120,44 @@ __global__ void __launch_bounds__(WARPS * 32) gemm_skinny_kernel(Params p) {
     const uint32_t bytes = uint32_t(ktiles) * 2048u;
     asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;\n" ::"l"(src), "r"(bytes) : "memory");
   }
-  // Three register stages: the loads of two later steps are in flight while one is
-  // multiplied (a step past the end loads zeros and is skipped).
+  // Three register stages (two with STAGES = 2): the loads of the later steps are in
+  // flight while one is multiplied (a step past the end loads zeros and is skipped).
   constexpr int W = kSkinnyWarps;
-  SkinnyLoad<TT> b0, b1, b2;
-  skinny_load_w(b0, p, n0, warp, g, t, ktiles);
-  skinny_load_w(b1, p, n0, warp + W, g, t, ktiles);
-  gemm::pdl_wait();
   const uint8_t* a = p.a;
-  skinny_load_x<TT>(b0, a, p.M, warp, g, t, kbytes);
-  skinny_load_x<TT>(b1, a, p.M, warp + W, g, t, kbytes);
-  for (int step = warp; step < steps; step += 3 * W) {
-    skinny_load_w(b2, p, n0, step + 2 * W, g, t, ktiles);
-    skinny_load_x<TT>(b2, a, p.M, step + 2 * W, g, t, kbytes);
-    skinny_mma<TT>(acc, b0);
-    if (step + W >= steps) break;
-    skinny_load_w(b0, p, n0, step + 3 * W, g, t, ktiles);
-    skinny_load_x<TT>(b0, a, p.M, step + 3 * W, g, t, kbytes);
-    skinny_mma<TT>(acc, b1);
-    if (step + 2 * W >= steps) break;
-    skinny_load_w(b1, p, n0, step + 4 * W, g, t, ktiles);
-    skinny_load_x<TT>(b1, a, p.M, step + 4 * W, g, t, kbytes);
-    skinny_mma<TT>(acc, b2);
+  if constexpr (STAGES == 3) {
+    SkinnyLoad<TT> b0, b1, b2;
+    skinny_load_w(b0, p, n0, warp, g, t, ktiles);
+    skinny_load_w(b1, p, n0, warp + W, g, t, ktiles);
+    gemm::pdl_wait();
+    skinny_load_x<TT>(b0, a, p.M, warp, g, t, kbytes);
+    skinny_load_x<TT>(b1, a, p.M, warp + W, g, t, kbytes);
+    for (int step = warp; step < steps; step += 3 * W) {
+      skinny_load_w(b2, p, n0, step + 2 * W, g, t, ktiles);
+      skinny_load_x<TT>(b2, a, p.M, step + 2 * W, g, t, kbytes);
+      skinny_mma<TT>(acc, b0);
+      if (step + W >= steps) break;
+      skinny_load_w(b0, p, n0, step + 3 * W, g, t, ktiles);
+      skinny_load_x<TT>(b0, a, p.M, step + 3 * W, g, t, kbytes);
+      skinny_mma<TT>(acc, b1);
+      if (step + 2 * W >= steps) break;
+      skinny_load_w(b1, p, n0, step + 4 * W, g, t, ktiles);
+      skinny_load_x<TT>(b1, a, p.M, step + 4 * W, g, t, kbytes);
+      skinny_mma<TT>(acc, b2);
+    }
+  } else {
+    SkinnyLoad<TT> b0, b1;
+    skinny_load_w(b0, p, n0, warp, g, t, ktiles);
+    gemm::pdl_wait();
+    skinny_load_x<TT>(b0, a, p.M, warp, g, t, kbytes);
+    for (int step = warp; step < steps; step += 2 * W) {
+      skinny_load_w(b1, p, n0, step + W, g, t, ktiles);
+      skinny_load_x<TT>(b1, a, p.M, step + W, g, t, kbytes);
+      skinny_mma<TT>(acc, b0);
+      if (step + W >= steps) break;
+      skinny_load_w(b0, p, n0, step + 2 * W, g, t, ktiles);
+      skinny_load_x<TT>(b0, a, p.M, step + 2 * W, g, t, kbytes);
+      skinny_mma<TT>(acc, b1);
+    }
   }
 
   // C fragment: c0/c1 = (channel g, tokens 2t, 2t+1), c2/c3 = channel g + 8.
@@ -181,11 +203,19 @@ void launch(const Params& p, cudaStream_t stream) {
   // 16 warps only for up to 16 tokens: more would hold too many registers.
   if constexpr (TT <= 2) {
     if (int64_t(grid.x) <= device_sm_count()) {
-      gemm::launch_pdl(gemm_skinny_kernel<TT, 16>, grid, dim3(16 * 32), 0, stream, p);
+      gemm::launch_pdl(gemm_skinny_kernel<TT, 16, 3>, grid, dim3(16 * 32), 0, stream, p);
+      return;
+    }
+    // 8 warps: two register stages where that puts the whole grid on the GPU at once
+    // (64 registers, four blocks an SM, at M <= 8; 80 and three at M <= 16). The
+    // blocks of a second wave waited for the first's: 4096 -> 11008 at M = 16 14.1
+    // -> 12.2 us, Llama-3's 4096 -> 14336 at M = 1 12.8 -> 12.0 (the whole linear).
+    if (TT == 1 || int64_t(grid.x) <= 3 * device_sm_count()) {
+      gemm::launch_pdl(gemm_skinny_kernel<TT, 8, 2>, grid, dim3(8 * 32), 0, stream, p);
       return;
     }
   }
-  gemm::launch_pdl(gemm_skinny_kernel<TT, 8>, grid, dim3(8 * 32), 0, stream, p);
+  gemm::launch_pdl(gemm_skinny_kernel<TT, 8, 3>, grid, dim3(8 * 32), 0, stream, p);
 }
 
 }  // namespace
