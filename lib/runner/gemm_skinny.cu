@@ -6,9 +6,9 @@
 // A block takes 32 output channels, one block row of the GEMM layout (kernels.h):
 // its weights are one contiguous run of ceil(K / 128) pieces of 2 KB, which its
 // warps split by k-step, two or three steps of loads in flight per warp in
-// registers; the warps' partial sums meet in shared memory. The weights do not depend on the
-// kernel before this one (programmatic dependent launch): their first loads and an
-// L2 prefetch of the block's whole run are issued before waiting for it.
+// registers; the warps' partial sums meet in shared memory. The weights do not
+// depend on the kernel before this one (programmatic dependent launch): their first
+// loads and an L2 prefetch of the block's whole run are issued before waiting for it.
 //
 // (A variant that quantized its few fp16 rows itself, in every block, to save the
 // quantizer's launch was slower from M = 2 on and within 3% either way at M = 1:

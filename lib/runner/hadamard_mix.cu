@@ -29,10 +29,11 @@
 //   butterflies plus two shuffles per value;
 // - the row maximum is a warp reduction plus one exchange between the row's warps;
 //   codes are packed from registers (a byte transpose within each quad) and stored
-//   as whole 32-bit words of 8 codes.
+//   as whole 32-bit words of 8 codes (across heads, for many rows, into an image of
+//   the rows in shared memory that leaves in 16-byte chunks: MixCfg::kImage).
 // One row of n = 11008 (A = 172) is 968 mma: 11 warps of 88, or for many rows 6
 // warps of 176 (the last warp's second tile padding). NOTES.md has the times
-// (history 13 and 20).
+// (history 13, 20 and 21).
 #include <cuda_fp16.h>
 
 #include <algorithm>
