@@ -48,6 +48,13 @@
 namespace quarot::runner::detail {
 namespace {
 
+// MixCfg::NS: up to `most` warps, halved until a row has at most 8.
+constexpr int mix_column_split(int kt, int most) {
+  int ns = most;
+  while (ns > 1 && kt * ns > 8) ns /= 2;
+  return ns;
+}
+
 // kWide: the configuration for many rows (more row groups than SMs), against one
 // for few rows, where a row's latency is what counts.
 template <int KT, int NB, bool kFwht, bool kWide>
@@ -60,12 +67,7 @@ struct MixCfg {
   // an SM; 62.7 -> 51.4 us at 8192 rows with three). The 64-point Walsh–Hadamard
   // needs a tile's 8 column tiles in one warp's registers: NS = 1 there. The split
   // stops at 8 warps a row (32-64 heads).
-  static constexpr int split_for(int most) {
-    int ns = most;
-    while (ns > 1 && KT * ns > 8) ns /= 2;
-    return ns;
-  }
-  static constexpr int NS = kFwht ? 1 : split_for(kWide ? NB / 8 : NB / 4);
+  static constexpr int NS = kFwht ? 1 : mix_column_split(KT, kWide ? NB / 8 : NB / 4);
   static constexpr int NBW = NB / NS;  // n8 tiles per warp: pairs for ldmatrix, fours for the packed words
   static_assert(NBW % 4 == 0, "a warp packs its codes four n8 tiles at a time");
   // Row tiles a' per warp. Every warp reads the whole input row from shared memory
