@@ -8,7 +8,8 @@
 // warps split by k-step, two or three steps of loads in flight per warp in
 // registers; the warps' partial sums meet in shared memory. The weights do not
 // depend on the kernel before this one (programmatic dependent launch): their first
-// loads and an L2 prefetch of the block's whole run are issued before waiting for it.
+// loads (and, one block an SM, an L2 prefetch of the block's whole run) are issued
+// before waiting for it.
 //
 // (A variant that quantized its few fp16 rows itself, in every block, to save the
 // quantizer's launch was slower from M = 2 on and within 3% either way at M = 1:
@@ -114,8 +115,14 @@ __global__ void __launch_bounds__(WARPS * 32, (kSkinnyMinBlocks<TT, WARPS, STAGE
       for (int e = 0; e < 4; ++e) acc[i][j][e] = 0;
 
   // The weights do not depend on the kernel before this one: pull this block's
-  // rows toward L2 and into registers before waiting for the activations.
-  if (threadIdx.x == 0) {
+  // rows toward L2 and into registers before waiting for the activations. The L2
+  // prefetch of the whole run only with one block an SM (16 warps): with three or
+  // four blocks an SM the SM's bulk prefetches of 64 KB each delayed the loads
+  // that need the same bytes (4096 -> 11008 at M = 1: the GEMM alone 8.7 -> 7.4 us
+  // without them), while a single block's prefetch lets the weights stream into
+  // L2 during a long kernel before it (down_proj after its Hadamard: 12.3 -> 11.9
+  // us with it).
+  if (WARPS == 16 && threadIdx.x == 0) {
     const uint8_t* src = p.w + int64_t(n0 >> 5) * ktiles * 2048;  // the block's 32 rows, contiguous
     const uint32_t bytes = uint32_t(ktiles) * 2048u;
     asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;\n" ::"l"(src), "r"(bytes) : "memory");
