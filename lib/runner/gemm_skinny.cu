@@ -8,8 +8,8 @@
 // warps split by k-step, two or three steps of loads in flight per warp in
 // registers; the warps' partial sums meet in shared memory. The weights do not
 // depend on the kernel before this one (programmatic dependent launch): their first
-// loads (and, one block an SM, an L2 prefetch of the block's whole run) are issued
-// before waiting for it.
+// loads (and, for a grid of one block an SM, an L2 prefetch of the block's whole
+// run) are issued before waiting for it.
 //
 // (A variant that quantized its few fp16 rows itself, in every block, to save the
 // quantizer's launch was slower from M = 2 on and within 3% either way at M = 1:
@@ -94,10 +94,11 @@ __device__ __forceinline__ void skinny_mma(int (&acc)[2][TT][4], const SkinnyLoa
 // loads per warp in registers. The two-stage variant is sized for residency (launch
 // below); 0 leaves the others' registers to the compiler (a minimum of 1 made it
 // take 10 more).
+// kL2Prefetch: the grid fits one block an SM (launch below says why only then).
 template <int TT, int WARPS, int STAGES>
 constexpr int kSkinnyMinBlocks = STAGES == 2 ? (TT == 1 ? 4 : 3) : 0;
 
-template <int TT, int WARPS, int STAGES>
+template <int TT, int WARPS, int STAGES, bool kL2Prefetch>
 __global__ void __launch_bounds__(WARPS * 32, (kSkinnyMinBlocks<TT, WARPS, STAGES>)) gemm_skinny_kernel(Params p) {
   constexpr int kSkinnyWarps = WARPS, kTok = 8 * TT;
   __shared__ int red[kSkinnyWarps][kSkinnyRows][kTok];  // the warps' partial sums
@@ -115,14 +116,9 @@ __global__ void __launch_bounds__(WARPS * 32, (kSkinnyMinBlocks<TT, WARPS, STAGE
       for (int e = 0; e < 4; ++e) acc[i][j][e] = 0;
 
   // The weights do not depend on the kernel before this one: pull this block's
-  // rows toward L2 and into registers before waiting for the activations. The L2
-  // prefetch of the whole run only with one block an SM (16 warps): with three or
-  // four blocks an SM the SM's bulk prefetches of 64 KB each delayed the loads
-  // that need the same bytes (4096 -> 11008 at M = 1: the GEMM alone 8.7 -> 7.4 us
-  // without them), while a single block's prefetch lets the weights stream into
-  // L2 during a long kernel before it (down_proj after its Hadamard: 12.3 -> 11.9
-  // us with it).
-  if (WARPS == 16 && threadIdx.x == 0) {
+  // rows toward L2 (kL2Prefetch) and into registers before waiting for the
+  // activations.
+  if (kL2Prefetch && threadIdx.x == 0) {
     const uint8_t* src = p.w + int64_t(n0 >> 5) * ktiles * 2048;  // the block's 32 rows, contiguous
     const uint32_t bytes = uint32_t(ktiles) * 2048u;
     asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;\n" ::"l"(src), "r"(bytes) : "memory");
@@ -207,10 +203,17 @@ __global__ void __launch_bounds__(WARPS * 32, (kSkinnyMinBlocks<TT, WARPS, STAGE
 template <int TT>
 void launch(const Params& p, cudaStream_t stream) {
   const dim3 grid((p.N + kSkinnyRows - 1) / kSkinnyRows);
+  // The L2 prefetch of each block's whole weight run only where the grid is one
+  // block an SM: there it lets the weights stream into L2 during a long kernel
+  // before this one (down_proj after its Hadamard at M = 1: 12.3 -> 11.9 us with
+  // it). With three or four blocks an SM the SM's bulk prefetches of 64 KB each
+  // held back the loads that need the same bytes (4096 -> 11008 at M = 1: the
+  // GEMM alone 8.7 -> 7.4 us, the whole linear 10.1 -> 8.6, without them).
+  const bool one_wave = int64_t(grid.x) <= device_sm_count();
   // 16 warps only for up to 16 tokens: more would hold too many registers.
   if constexpr (TT <= 2) {
-    if (int64_t(grid.x) <= device_sm_count()) {
-      gemm::launch_pdl(gemm_skinny_kernel<TT, 16, 3>, grid, dim3(16 * 32), 0, stream, p);
+    if (one_wave) {
+      gemm::launch_pdl(gemm_skinny_kernel<TT, 16, 3, true>, grid, dim3(16 * 32), 0, stream, p);
       return;
     }
     // 8 warps: two register stages where that puts the whole grid on the GPU at once
@@ -218,11 +221,17 @@ void launch(const Params& p, cudaStream_t stream) {
     // blocks of a second wave waited for the first's: 4096 -> 11008 at M = 16 14.1
     // -> 12.2 us, Llama-3's 4096 -> 14336 at M = 1 12.8 -> 12.0 (the whole linear).
     if (TT == 1 || int64_t(grid.x) <= 3 * device_sm_count()) {
-      gemm::launch_pdl(gemm_skinny_kernel<TT, 8, 2>, grid, dim3(8 * 32), 0, stream, p);
+      gemm::launch_pdl(gemm_skinny_kernel<TT, 8, 2, false>, grid, dim3(8 * 32), 0, stream, p);
       return;
     }
   }
-  gemm::launch_pdl(gemm_skinny_kernel<TT, 8, 3>, grid, dim3(8 * 32), 0, stream, p);
+  if constexpr (TT > 2) {
+    if (one_wave) {
+      gemm::launch_pdl(gemm_skinny_kernel<TT, 8, 3, true>, grid, dim3(8 * 32), 0, stream, p);
+      return;
+    }
+  }
+  gemm::launch_pdl(gemm_skinny_kernel<TT, 8, 3, false>, grid, dim3(8 * 32), 0, stream, p);
 }
 
 }  // namespace
