@@ -104,15 +104,17 @@ __device__ __forceinline__ uint32_t packed_word(Codes8 c) {
 __device__ __forceinline__ uint32_t nib_lo(uint32_t w) { return (w << 4) & 0xF0F0F0F0u; }
 __device__ __forceinline__ uint32_t nib_hi(uint32_t w) { return w & 0xF0F0F0F0u; }
 
-// One packed word (codes 8j..8j+7 of row r) into the activation codes: the packed
-// layout, or the wgmma GEMM's tiles (kernels.h, ActCodes): as 16 * code int8, the
-// four even codes to chunk 2b and the four odd ones to chunk 2b + 1 of the row's
-// 128-byte line in k-tile j / 16, at byte 4a of the chunk, chunks swizzled by r % 8.
-// Byte offset in its line of word j's even (e = 0) or odd (e = 1) codes, row swizzle sw.
+// Byte offset, in its 128-byte line of the tiled layout (below), of word j's even
+// (e = 0) or odd (e = 1) codes for row swizzle sw = r % 8.
 __device__ __forceinline__ int tiled_line_offset(int j, int e, int sw) {
   const int jj = j & 15;
   return ((((jj & 3) * 2 + e) ^ sw) << 4) + 4 * (jj >> 2);
 }
+
+// One packed word (codes 8j..8j+7 of row r) into the activation codes: the packed
+// layout, or the wgmma GEMM's tiles (kernels.h, ActCodes): as 16 * code int8, the
+// four even codes to chunk 2b and the four odd ones to chunk 2b + 1 of the row's
+// 128-byte line in k-tile j / 16, at byte 4a of the chunk, chunks swizzled by r % 8.
 __device__ __forceinline__ void store_tiled_pair(uint8_t* codes, int64_t tile_rows, int64_t r, int j,
                                                  uint32_t even16, uint32_t odd16) {
   const int sw = int(r & 7);
