@@ -95,11 +95,11 @@ __device__ __forceinline__ void skinny_mma(int (&acc)[2][TT][4], const SkinnyLoa
 // below); 0 leaves the others' registers to the compiler (a minimum of 1 made it
 // take 10 more).
 // kL2Prefetch: the grid fits one block an SM (launch below says why only then).
-template <int TT, int WARPS, int STAGES>
+template <int TT, int STAGES>
 constexpr int kSkinnyMinBlocks = STAGES == 2 ? (TT == 1 ? 4 : 3) : 0;
 
 template <int TT, int WARPS, int STAGES, bool kL2Prefetch>
-__global__ void __launch_bounds__(WARPS * 32, (kSkinnyMinBlocks<TT, WARPS, STAGES>)) gemm_skinny_kernel(Params p) {
+__global__ void __launch_bounds__(WARPS * 32, (kSkinnyMinBlocks<TT, STAGES>)) gemm_skinny_kernel(Params p) {
   constexpr int kSkinnyWarps = WARPS, kTok = 8 * TT;
   __shared__ int red[kSkinnyWarps][kSkinnyRows][kTok];  // the warps' partial sums
   static_assert(sizeof(red) <= 48 * 1024, "static shared memory");
@@ -125,6 +125,8 @@ __global__ void __launch_bounds__(WARPS * 32, (kSkinnyMinBlocks<TT, WARPS, STAGE
   }
   // Three register stages (two with STAGES = 2): the loads of the later steps are in
   // flight while one is multiplied (a step past the end loads zeros and is skipped).
+  // Written out for each stage count: a ring of SkinnyLoad indexed in an unrolled
+  // loop took 6 more registers (TT = 1, same launch bounds).
   constexpr int W = kSkinnyWarps;
   const uint8_t* a = p.a;
   if constexpr (STAGES == 3) {

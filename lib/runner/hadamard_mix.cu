@@ -337,10 +337,16 @@ __global__ void __launch_bounds__(MixCfg<KT, NB, kFwht, kWide>::kThreads, MixCfg
       // nothing, and the norm multiply, the quotient and its correction were 4 of the
       // 8 instructions per value of this (instruction-bound) kernel.
       const float k_code = norm / s, lo = float(-(maxq + 1)), hi = float(maxq);
+      auto store_tiles = [&](const auto& put) {
+#pragma unroll
+        for (int m = 0; m < MT; ++m)
+          if (m < MT - 1 || last_ok)
+            store_tile_codes<NB, NBW>(acc[m], MT * wt + m, nb0, A, k_code, lo, hi, g, t, lane, put);
+      };
       if constexpr (C::kImage) {
         uint8_t* img = smem + C::kRing + slot * C::kImageRow;
         const int sw = int(r & 7);
-        auto put = [&](int j, uint32_t w) {
+        store_tiles([&](int j, uint32_t w) {
           if (tiled) {
             uint8_t* line = img + (j >> 4) * C::kLineStride;
             *reinterpret_cast<uint32_t*>(line + dev::tiled_line_offset(j, 0, sw)) = dev::nib_lo(w);
@@ -348,17 +354,9 @@ __global__ void __launch_bounds__(MixCfg<KT, NB, kFwht, kWide>::kThreads, MixCfg
           } else {
             reinterpret_cast<uint32_t*>(img)[j] = w;
           }
-        };
-#pragma unroll
-        for (int m = 0; m < MT; ++m)
-          if (m < MT - 1 || last_ok)
-            store_tile_codes<NB, NBW>(acc[m], MT * wt + m, nb0, A, k_code, lo, hi, g, t, lane, put);
+        });
       } else {
-        auto put = [&](int j, uint32_t w) { dev::store_act_word(codes.data, codes.tile_rows, row_bytes, r, j, w); };
-#pragma unroll
-        for (int m = 0; m < MT; ++m)
-          if (m < MT - 1 || last_ok)
-            store_tile_codes<NB, NBW>(acc[m], MT * wt + m, nb0, A, k_code, lo, hi, g, t, lane, put);
+        store_tiles([&](int j, uint32_t w) { dev::store_act_word(codes.data, codes.tile_rows, row_bytes, r, j, w); });
       }
       if (wr == 0 && lane == 0) scale[r] = s;
     }
