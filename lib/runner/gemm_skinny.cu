@@ -31,32 +31,38 @@ using dev::nib_lo;
 using gemm::Params;
 using gemm::word_of;
 
-constexpr int kSkinnyRows = 32;  // output channels per block: two m16 tiles, one block row of the layout
+constexpr int kLayoutRows = 32;  // output channels of one block row of the layout: two m16 tiles
 
-template <int TT>
+// RB block rows of the layout (RB * 32 output channels) per block: each activation
+// load then meets RB times the weights (RB = 2 halves the activations' L2 traffic;
+// launch below says where it is used).
+template <int TT, int RB>
 struct SkinnyLoad {
-  uint4 w[2][2];  // [tile][row g, row g + 8]
-  uint4 x[TT];    // [token tile]
+  uint4 w[RB][2][2];  // [block row][tile][row g, row g + 8]
+  uint4 x[TT];        // [token tile]
 };
 
 // Rows g, g + 8 of the block's two m16 tiles, bytes 16t..16t+15 of k-step `step`:
 // in the GEMM layout the block's 32 rows x 64 bytes of one step are one 2 KB piece,
 // which each of these four loads covers 512 contiguous bytes of.
-template <int TT>
-__device__ __forceinline__ void skinny_load_w(SkinnyLoad<TT>& L, const Params& p, int n0, int step, int g, int t,
-                                              int ktiles) {
+template <int TT, int RB>
+__device__ __forceinline__ void skinny_load_w(SkinnyLoad<TT, RB>& L, const Params& p, int n0, int step, int g,
+                                              int t, int ktiles) {
   const bool kok = step < ktiles;  // past K: zeros (the layout's padding covers K..128·ktiles)
-  const uint8_t* blk = p.w + (int64_t(n0 >> 5) * ktiles + step) * 2048 + t * 16;
 #pragma unroll
-  for (int i = 0; i < 2; ++i)
+  for (int r = 0; r < RB; ++r) {
+    const uint8_t* blk = p.w + (int64_t((n0 >> 5) + r) * ktiles + step) * 2048 + t * 16;
 #pragma unroll
-    for (int h = 0; h < 2; ++h)
-      L.w[i][h] = kok ? dev::ldg_stream(blk + (16 * i + 8 * h + g) * 64) : make_uint4(0, 0, 0, 0);
+    for (int i = 0; i < 2; ++i)
+#pragma unroll
+      for (int h = 0; h < 2; ++h)
+        L.w[r][i][h] = kok ? dev::ldg_stream(blk + (16 * i + 8 * h + g) * 64) : make_uint4(0, 0, 0, 0);
+  }
 }
 
 // Activation codes [M, K/2], bytes 16t..16t+15 of k-step `step` for tokens g (+8).
-template <int TT>
-__device__ __forceinline__ void skinny_load_x(SkinnyLoad<TT>& L, const uint8_t* a, int M, int step, int g, int t,
+template <int TT, int RB>
+__device__ __forceinline__ void skinny_load_x(SkinnyLoad<TT, RB>& L, const uint8_t* a, int M, int step, int g, int t,
                                               int kbytes) {
   const int off = step * 64 + t * 16;
   const bool kok = off < kbytes;
@@ -68,8 +74,8 @@ __device__ __forceinline__ void skinny_load_x(SkinnyLoad<TT>& L, const uint8_t* 
   }
 }
 
-template <int TT>
-__device__ __forceinline__ void skinny_mma(int (&acc)[2][TT][4], const SkinnyLoad<TT>& L) {
+template <int TT, int RB>
+__device__ __forceinline__ void skinny_mma(int (&acc)[2 * RB][TT][4], const SkinnyLoad<TT, RB>& L) {
 #pragma unroll
   for (int c = 0; c < 4; ++c) {
     uint32_t b[TT][2];
@@ -80,8 +86,8 @@ __device__ __forceinline__ void skinny_mma(int (&acc)[2][TT][4], const SkinnyLoa
       b[j][1] = nib_hi(xw);
     }
 #pragma unroll
-    for (int i = 0; i < 2; ++i) {
-      const uint32_t w0 = word_of(L.w[i][0], c), w1 = word_of(L.w[i][1], c);
+    for (int i = 0; i < 2 * RB; ++i) {
+      const uint32_t w0 = word_of(L.w[i / 2][i % 2][0], c), w1 = word_of(L.w[i / 2][i % 2][1], c);
       const uint32_t a0 = nib_lo(w0), a1 = nib_lo(w1), a2 = nib_hi(w0), a3 = nib_hi(w1);
 #pragma unroll
       for (int j = 0; j < TT; ++j) dev::mma_s8_16832(acc[i][j], a0, a1, a2, a3, b[j][0], b[j][1]);
@@ -89,27 +95,27 @@ __device__ __forceinline__ void skinny_mma(int (&acc)[2][TT][4], const SkinnyLoa
   }
 }
 
-// TT token tiles of 8 (M <= 8 * TT); WARPS warps split K (16 when the grid is a
-// single wave, to shorten each warp's chain of loads; 8 otherwise); STAGES steps of
-// loads per warp in registers. The two-stage variant is sized for residency (launch
-// below); 0 leaves the others' registers to the compiler (a minimum of 1 made it
-// take 10 more).
+// TT token tiles of 8 (M <= 8 * TT); RB block rows of the layout a block; WARPS
+// warps split K (16 when the grid is a single wave, to shorten each warp's chain of
+// loads; 8 otherwise); STAGES steps of loads per warp in registers. The two-stage
+// variants are sized for residency (launch below); 0 leaves the others' registers to
+// the compiler (a minimum of 1 made it take 10 more).
 // kL2Prefetch: the grid fits one block an SM (launch below says why only then).
-template <int TT, int STAGES>
-constexpr int kSkinnyMinBlocks = STAGES == 2 ? (TT == 1 ? 4 : 3) : 0;
+template <int TT, int RB, int STAGES>
+constexpr int kSkinnyMinBlocks = STAGES != 2 ? 0 : RB == 2 ? 2 : TT == 1 ? 4 : 3;
 
-template <int TT, int WARPS, int STAGES, bool kL2Prefetch>
-__global__ void __launch_bounds__(WARPS * 32, (kSkinnyMinBlocks<TT, STAGES>)) gemm_skinny_kernel(Params p) {
-  constexpr int kSkinnyWarps = WARPS, kTok = 8 * TT;
-  __shared__ int red[kSkinnyWarps][kSkinnyRows][kTok];  // the warps' partial sums
+template <int TT, int RB, int WARPS, int STAGES, bool kL2Prefetch>
+__global__ void __launch_bounds__(WARPS * 32, (kSkinnyMinBlocks<TT, RB, STAGES>)) gemm_skinny_kernel(Params p) {
+  constexpr int kSkinnyWarps = WARPS, kTok = 8 * TT, kRows = kLayoutRows * RB;
+  __shared__ int red[kSkinnyWarps][kRows][kTok];  // the warps' partial sums
   static_assert(sizeof(red) <= 48 * 1024, "static shared memory");
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
-  const int n0 = blockIdx.x * kSkinnyRows;
+  const int n0 = blockIdx.x * kRows;
   const int kbytes = p.K / 2, steps = (kbytes + 63) / 64, ktiles = int(gemm::wtile_ktiles(p.K));
 
-  int acc[2][TT][4];
+  int acc[2 * RB][TT][4];
 #pragma unroll
-  for (int i = 0; i < 2; ++i)
+  for (int i = 0; i < 2 * RB; ++i)
 #pragma unroll
     for (int j = 0; j < TT; ++j)
 #pragma unroll
@@ -119,8 +125,8 @@ __global__ void __launch_bounds__(WARPS * 32, (kSkinnyMinBlocks<TT, STAGES>)) ge
   // rows toward L2 (kL2Prefetch) and into registers before waiting for the
   // activations.
   if (kL2Prefetch && threadIdx.x == 0) {
-    const uint8_t* src = p.w + int64_t(n0 >> 5) * ktiles * 2048;  // the block's 32 rows, contiguous
-    const uint32_t bytes = uint32_t(ktiles) * 2048u;
+    const uint8_t* src = p.w + int64_t(n0 >> 5) * ktiles * 2048;  // the block's rows, contiguous
+    const uint32_t bytes = uint32_t(RB * ktiles) * 2048u;
     asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;\n" ::"l"(src), "r"(bytes) : "memory");
   }
   // Three register stages (two with STAGES = 2): the loads of the later steps are in
@@ -130,44 +136,44 @@ __global__ void __launch_bounds__(WARPS * 32, (kSkinnyMinBlocks<TT, STAGES>)) ge
   constexpr int W = kSkinnyWarps;
   const uint8_t* a = p.a;
   if constexpr (STAGES == 3) {
-    SkinnyLoad<TT> b0, b1, b2;
+    SkinnyLoad<TT, RB> b0, b1, b2;
     skinny_load_w(b0, p, n0, warp, g, t, ktiles);
     skinny_load_w(b1, p, n0, warp + W, g, t, ktiles);
     gemm::pdl_wait();
-    skinny_load_x<TT>(b0, a, p.M, warp, g, t, kbytes);
-    skinny_load_x<TT>(b1, a, p.M, warp + W, g, t, kbytes);
+    skinny_load_x(b0, a, p.M, warp, g, t, kbytes);
+    skinny_load_x(b1, a, p.M, warp + W, g, t, kbytes);
     for (int step = warp; step < steps; step += 3 * W) {
       skinny_load_w(b2, p, n0, step + 2 * W, g, t, ktiles);
-      skinny_load_x<TT>(b2, a, p.M, step + 2 * W, g, t, kbytes);
-      skinny_mma<TT>(acc, b0);
+      skinny_load_x(b2, a, p.M, step + 2 * W, g, t, kbytes);
+      skinny_mma(acc, b0);
       if (step + W >= steps) break;
       skinny_load_w(b0, p, n0, step + 3 * W, g, t, ktiles);
-      skinny_load_x<TT>(b0, a, p.M, step + 3 * W, g, t, kbytes);
-      skinny_mma<TT>(acc, b1);
+      skinny_load_x(b0, a, p.M, step + 3 * W, g, t, kbytes);
+      skinny_mma(acc, b1);
       if (step + 2 * W >= steps) break;
       skinny_load_w(b1, p, n0, step + 4 * W, g, t, ktiles);
-      skinny_load_x<TT>(b1, a, p.M, step + 4 * W, g, t, kbytes);
-      skinny_mma<TT>(acc, b2);
+      skinny_load_x(b1, a, p.M, step + 4 * W, g, t, kbytes);
+      skinny_mma(acc, b2);
     }
   } else {
-    SkinnyLoad<TT> b0, b1;
+    SkinnyLoad<TT, RB> b0, b1;
     skinny_load_w(b0, p, n0, warp, g, t, ktiles);
     gemm::pdl_wait();
-    skinny_load_x<TT>(b0, a, p.M, warp, g, t, kbytes);
+    skinny_load_x(b0, a, p.M, warp, g, t, kbytes);
     for (int step = warp; step < steps; step += 2 * W) {
       skinny_load_w(b1, p, n0, step + W, g, t, ktiles);
-      skinny_load_x<TT>(b1, a, p.M, step + W, g, t, kbytes);
-      skinny_mma<TT>(acc, b0);
+      skinny_load_x(b1, a, p.M, step + W, g, t, kbytes);
+      skinny_mma(acc, b0);
       if (step + W >= steps) break;
       skinny_load_w(b0, p, n0, step + 2 * W, g, t, ktiles);
-      skinny_load_x<TT>(b0, a, p.M, step + 2 * W, g, t, kbytes);
-      skinny_mma<TT>(acc, b1);
+      skinny_load_x(b0, a, p.M, step + 2 * W, g, t, kbytes);
+      skinny_mma(acc, b1);
     }
   }
 
   // C fragment: c0/c1 = (channel g, tokens 2t, 2t+1), c2/c3 = channel g + 8.
 #pragma unroll
-  for (int i = 0; i < 2; ++i)
+  for (int i = 0; i < 2 * RB; ++i)
 #pragma unroll
     for (int j = 0; j < TT; ++j) {
       const int ch = 16 * i + g, tok = 8 * j + 2 * t;
@@ -178,7 +184,7 @@ __global__ void __launch_bounds__(WARPS * 32, (kSkinnyMinBlocks<TT, STAGES>)) ge
     }
   __syncthreads();
   if (p.mode == int(OutMode::SwiGLU)) {
-    for (int idx = threadIdx.x; idx < (kSkinnyRows / 2) * kTok; idx += blockDim.x) {
+    for (int idx = threadIdx.x; idx < (kRows / 2) * kTok; idx += blockDim.x) {
       const int gi = idx / kTok, tok = idx % kTok;
       const int ch = (gi / 8) * 16 + (gi % 8);  // gate channel; its up channel is ch + 8
       if (tok >= p.M || n0 + ch >= p.N) continue;
@@ -191,7 +197,7 @@ __global__ void __launch_bounds__(WARPS * 32, (kSkinnyMinBlocks<TT, STAGES>)) ge
       gemm::store_swiglu(p, tok, n0 + ch, sg, su);
     }
   } else {
-    for (int idx = threadIdx.x; idx < kSkinnyRows * kTok; idx += blockDim.x) {
+    for (int idx = threadIdx.x; idx < kRows * kTok; idx += blockDim.x) {
       const int ch = idx / kTok, tok = idx % kTok;
       if (tok >= p.M || n0 + ch >= p.N) continue;
       int s = 0;
@@ -204,7 +210,7 @@ __global__ void __launch_bounds__(WARPS * 32, (kSkinnyMinBlocks<TT, STAGES>)) ge
 
 template <int TT>
 void launch(const Params& p, cudaStream_t stream) {
-  const dim3 grid((p.N + kSkinnyRows - 1) / kSkinnyRows);
+  const dim3 grid((p.N + kLayoutRows - 1) / kLayoutRows);
   // The L2 prefetch of each block's whole weight run only where the grid is one
   // block an SM: there it lets the weights stream into L2 during a long kernel
   // before this one (down_proj after its Hadamard at M = 1: 12.3 -> 11.9 us with
@@ -215,7 +221,7 @@ void launch(const Params& p, cudaStream_t stream) {
   // 16 warps only for up to 16 tokens: more would hold too many registers.
   if constexpr (TT <= 2) {
     if (one_wave) {
-      gemm::launch_pdl(gemm_skinny_kernel<TT, 16, 3, true>, grid, dim3(16 * 32), 0, stream, p);
+      gemm::launch_pdl(gemm_skinny_kernel<TT, 1, 16, 3, true>, grid, dim3(16 * 32), 0, stream, p);
       return;
     }
     // 8 warps: two register stages where that puts the whole grid on the GPU at once
@@ -223,17 +229,29 @@ void launch(const Params& p, cudaStream_t stream) {
     // blocks of a second wave waited for the first's: 4096 -> 11008 at M = 16 14.1
     // -> 12.2 us, Llama-3's 4096 -> 14336 at M = 1 12.8 -> 12.0 (the whole linear).
     if (TT == 1 || int64_t(grid.x) <= 3 * device_sm_count()) {
-      gemm::launch_pdl(gemm_skinny_kernel<TT, 8, 2, false>, grid, dim3(8 * 32), 0, stream, p);
+      gemm::launch_pdl(gemm_skinny_kernel<TT, 1, 8, 2, false>, grid, dim3(8 * 32), 0, stream, p);
       return;
+    }
+    // Past three blocks an SM at 9-16 tokens (Llama-3's 14336-wide up/gate: 448),
+    // 64-row blocks (RB = 2: each activation load meets two block rows' weights; 128
+    // registers, two blocks an SM) where they fit in one wave: 4096 -> 14336 at M = 16,
+    // the GEMM alone 12.0 -> 11.0 us. Where three 32-row blocks an SM already hold
+    // the grid they lose (4096 -> 11008: 172 blocks leave 92 SMs with one, 9.1 ->
+    // 10.2 us), so only here.
+    if constexpr (TT == 2) {
+      if (p.N % 64 == 0 && int64_t(p.N / 64) <= 2 * device_sm_count()) {
+        gemm::launch_pdl(gemm_skinny_kernel<TT, 2, 8, 2, false>, dim3(p.N / 64), dim3(8 * 32), 0, stream, p);
+        return;
+      }
     }
   }
   if constexpr (TT > 2) {
     if (one_wave) {
-      gemm::launch_pdl(gemm_skinny_kernel<TT, 8, 3, true>, grid, dim3(8 * 32), 0, stream, p);
+      gemm::launch_pdl(gemm_skinny_kernel<TT, 1, 8, 3, true>, grid, dim3(8 * 32), 0, stream, p);
       return;
     }
   }
-  gemm::launch_pdl(gemm_skinny_kernel<TT, 8, 3, false>, grid, dim3(8 * 32), 0, stream, p);
+  gemm::launch_pdl(gemm_skinny_kernel<TT, 1, 8, 3, false>, grid, dim3(8 * 32), 0, stream, p);
 }
 
 }  // namespace
