@@ -3,10 +3,11 @@
 // tokens are its N = 8 columns (mma.sync m16n8k32, int32 accumulation, nibbles
 // masked to 16 * code int8 in registers on both sides, products scaled by 256).
 //
-// A block takes 32 output channels, one block row of the GEMM layout (kernels.h):
-// its weights are one contiguous run of ceil(K / 128) pieces of 2 KB, which its
-// warps split by k-step, two or three steps of loads in flight per warp in
-// registers; the warps' partial sums meet in shared memory. The weights do not
+// A block takes 32 output channels, one block row of the GEMM layout (kernels.h),
+// or for one shape class two (64 channels, launch below): its weights are one
+// contiguous run of ceil(K / 128) pieces of 2 KB per block row, which its warps
+// split by k-step, two or three steps of loads in flight per warp in registers;
+// the warps' partial sums meet in shared memory. The weights do not
 // depend on the kernel before this one (programmatic dependent launch): their first
 // loads (and, for a grid of one block an SM, an L2 prefetch of the block's whole
 // run) are issued before waiting for it.
@@ -35,7 +36,8 @@ constexpr int kLayoutRows = 32;  // output channels of one block row of the layo
 
 // RB block rows of the layout (RB * 32 output channels) per block: each activation
 // load then meets RB times the weights (RB = 2 halves the activations' L2 traffic;
-// launch below says where it is used).
+// launch below says where it is used). RB = 2 needs N % 64 == 0: the layout has no
+// block row past N to read.
 template <int TT, int RB>
 struct SkinnyLoad {
   uint4 w[RB][2][2];  // [block row][tile][row g, row g + 8]
