@@ -3,7 +3,10 @@
 // Llama layer shapes. cudaEvent timing after warm-up, median of many batches,
 // inputs and weights rotated over several copies so that no run is served from L2.
 //
-//   bench_w4a4 [--m 1,16,256,2048,8192] [--shapes all|SUBSTRING] [--reps 15]
+//   bench_w4a4 [--m 1,16,256,2048,8192] [--shapes all|SUBSTRING] [--reps 15] [--extra KxN,...]
+// --extra adds plain linears (no online Hadamard) named "extra KxN", for probing a
+// kernel's behaviour between the Llama shapes (e.g. grids of exactly two or three
+// skinny blocks an SM); `--shapes extra` runs only those.
 // Each timing replays a CUDA graph of many calls (host launch cost excluded, as in
 // a decoder that replays graphs). QUAROT_RUNNER_WGMMA=0 / QUAROT_RUNNER_PDL=0 turn
 // those features off for comparison.
@@ -15,6 +18,7 @@
 #include <cstdio>
 #include <cstring>
 #include <functional>
+#include <iterator>
 #include <random>
 #include <sstream>
 #include <string>
@@ -32,7 +36,7 @@ namespace {
 enum class Online { None, Heads, Rows };
 
 struct Shape {
-  const char* name;
+  std::string name;
   int K, N;
   Online online;
 };
@@ -119,6 +123,24 @@ double time_us(const std::function<void(int)>& call, int reps, cudaStream_t stre
   return median(samples);
 }
 
+// "4096x8448,4096x12672" -> plain shapes; false (with a message) on a malformed item.
+bool parse_extra(const std::string& s, std::vector<Shape>& out) {
+  std::stringstream ss(s);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    int K = 0, N = 0;
+    char x = 0, rest = 0;
+    if (std::sscanf(item.c_str(), "%d%c%d%c", &K, &x, &N, &rest) != 3 || x != 'x' || K <= 0 || N <= 0 ||
+        K % 32 != 0 || N % 16 != 0) {
+      std::fprintf(stderr, "bench_w4a4: --extra item '%s' must be KxN with K %% 32 == 0 and N %% 16 == 0\n",
+                   item.c_str());
+      return false;
+    }
+    out.push_back({"extra " + std::to_string(K) + "x" + std::to_string(N), K, N, Online::None});
+  }
+  return true;
+}
+
 std::vector<int> parse_list(const std::string& s) {
   std::vector<int> out;
   std::stringstream ss(s);
@@ -133,13 +155,17 @@ int main(int argc, char** argv) {
   std::vector<int> ms = {1, 16, 256, 2048, 8192};
   std::string shapes = "all";
   int reps = 15;
+  std::vector<Shape> all(std::begin(kShapes), std::end(kShapes));
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string k = argv[i], v = argv[i + 1];
     if (k == "--m") ms = parse_list(v);
     else if (k == "--shapes") shapes = v;
     else if (k == "--reps") reps = std::stoi(v);
-    else {
-      std::fprintf(stderr, "usage: bench_w4a4 [--m 1,16,...] [--shapes all|substring] [--reps N]\n");
+    else if (k == "--extra") {
+      if (!parse_extra(v, all)) return 2;
+    } else {
+      std::fprintf(stderr,
+                   "usage: bench_w4a4 [--m 1,16,...] [--shapes all|substring] [--reps N] [--extra KxN,...]\n");
       return 2;
     }
   }
@@ -159,8 +185,8 @@ int main(int argc, char** argv) {
 
     std::printf("%-28s %6s %10s %9s %9s %10s %8s %9s %s\n", "shape", "M", "w4a4_us", "quant_us", "gemm_us",
                 "bf16_us", "speedup", "w4a4_TOPS", "path");
-    for (const Shape& sh : kShapes) {
-      if (shapes != "all" && std::string(sh.name).find(shapes) == std::string::npos) continue;
+    for (const Shape& sh : all) {
+      if (shapes != "all" && sh.name.find(shapes) == std::string::npos) continue;
       const int K = sh.K, N = sh.N;
       const int64_t heads = 32, head_dim = K / heads;
       HadamardDevice had;
@@ -244,7 +270,7 @@ int main(int argc, char** argv) {
         const double t_gemm = time_us(gemm, reps, stream);
         const double t_bf = time_us(bf16, reps, stream);
         const double tops = 2.0 * M * double(N) * K / (t_both * 1e-6) / 1e12;
-        std::printf("%-28s %6d %10.2f %9.2f %9.2f %10.2f %7.2fx %9.1f %s\n", sh.name, M, t_both, t_quant, t_gemm,
+        std::printf("%-28s %6d %10.2f %9.2f %9.2f %10.2f %7.2fx %9.1f %s\n", sh.name.c_str(), M, t_both, t_quant, t_gemm,
                     t_bf, t_bf / t_both, tops, w4a4_gemm_path_name(M, N, K));
         std::fflush(stdout);
       }
