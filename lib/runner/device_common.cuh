@@ -80,15 +80,17 @@ __device__ __forceinline__ uint32_t sym_round_bits(float x, float scale, float i
 struct Codes8 {
   uint32_t even, odd;
 };
+// Byte 0 of each of four rounded words (above) as bytes 0-3 of one word: (b0, b1) ->
+// bytes 0, 1; (b2, b3) -> bytes 0, 1; then both halves.
+__device__ __forceinline__ uint32_t low_bytes(uint32_t b0, uint32_t b1, uint32_t b2, uint32_t b3) {
+  return __byte_perm(__byte_perm(b0, b1, 0x0040), __byte_perm(b2, b3, 0x0040), 0x5410);
+}
 __device__ __forceinline__ Codes8 quant8_sym(const float* v, float scale, float inv, int maxq) {
   const float lo = float(-(maxq + 1)), hi = float(maxq);
   uint32_t b[8];
 #pragma unroll
   for (int i = 0; i < 8; ++i) b[i] = sym_round_bits(v[i], scale, inv, lo, hi);
-  // Byte 0 of each: (b0, b2) -> bytes 0, 1; (b4, b6) -> bytes 0, 1; then both halves.
-  const uint32_t e = __byte_perm(__byte_perm(b[0], b[2], 0x0040), __byte_perm(b[4], b[6], 0x0040), 0x5410);
-  const uint32_t o = __byte_perm(__byte_perm(b[1], b[3], 0x0040), __byte_perm(b[5], b[7], 0x0040), 0x5410);
-  return {e, o};
+  return {low_bytes(b[0], b[2], b[4], b[6]), low_bytes(b[1], b[3], b[5], b[7])};
 }
 // The packed word of eight codes: element i in bits 4i..4i+3.
 __device__ __forceinline__ uint32_t packed_word(Codes8 c) {

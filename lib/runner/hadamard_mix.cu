@@ -189,10 +189,7 @@ __device__ __forceinline__ void store_tile_codes(const float (&acc)[NBW][4], int
         e[j] = dev::clamp_round_bits(acc[4 * k + j][2 * h] * k_code, lo, hi);
         o[j] = dev::clamp_round_bits(acc[4 * k + j][2 * h + 1] * k_code, lo, hi);
       }
-      dev::Codes8 c;
-      c.even = __byte_perm(__byte_perm(e[0], e[1], 0x0040), __byte_perm(e[2], e[3], 0x0040), 0x5410);
-      c.odd = __byte_perm(__byte_perm(o[0], o[1], 0x0040), __byte_perm(o[2], o[3], 0x0040), 0x5410);
-      P[k] = dev::packed_word(c);
+      P[k] = dev::packed_word({dev::low_bytes(e[0], e[1], e[2], e[3]), dev::low_bytes(o[0], o[1], o[2], o[3])});
     }
 #pragma unroll
     for (int k = 0; k < NBW / 4; ++k) {
