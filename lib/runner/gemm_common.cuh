@@ -49,22 +49,42 @@ __device__ __forceinline__ uint32_t word_of(const uint4& v, int c) {
 
 __device__ __forceinline__ float silu(float g) { return g / (1.0f + expf(-g)); }
 
-__device__ __forceinline__ float scaled(const Params& p, int m, int n, int acc) {
-  // acc = 256 * dot exactly; the shift is exact and dot fits a float's 24 bits.
-  float v = float(acc >> 8) * p.sa[m] * p.sw[n];
-  if (p.bias != nullptr) v += p.bias[n];
-  return v;
+// The scales of one output element (token m, channel n), read where they are used
+// or, by the skinny GEMM, before its main loop.
+struct OutScales {
+  float sa, sw, bias;
+};
+__device__ __forceinline__ OutScales out_scales(const Params& p, int m, int n) {
+  return {p.sa[m], p.sw[n], p.bias != nullptr ? p.bias[n] : 0.0f};
 }
 
-// Epilogue for one output element in the non-SwiGLU modes.
+__device__ __forceinline__ float scaled(const Params& p, int acc, const OutScales& s) {
+  // acc = 256 * dot exactly; the shift is exact and dot fits a float's 24 bits.
+  float v = float(acc >> 8) * s.sa * s.sw;
+  if (p.bias != nullptr) v += s.bias;
+  return v;
+}
+__device__ __forceinline__ float scaled(const Params& p, int m, int n, int acc) {
+  return scaled(p, acc, out_scales(p, m, n));
+}
+
+// Epilogue for one output element in the non-SwiGLU modes; `s` is not read in I32
+// mode (its scales may be absent there).
+__device__ __forceinline__ void store_one(const Params& p, int m, int n, int acc, const OutScales& s) {
+  const int64_t idx = int64_t(m) * p.ldo + n;
+  switch (p.mode) {
+    case int(OutMode::F32): static_cast<float*>(p.out)[idx] = scaled(p, acc, s); break;
+    case int(OutMode::F16): static_cast<__half*>(p.out)[idx] = __float2half_rn(scaled(p, acc, s)); break;
+    case int(OutMode::AddF32): static_cast<float*>(p.out)[idx] += scaled(p, acc, s); break;
+    case int(OutMode::I32): static_cast<int*>(p.out)[idx] = acc >> 8; break;
+    default: break;
+  }
+}
 __device__ __forceinline__ void store_one(const Params& p, int m, int n, int acc) {
   const int64_t idx = int64_t(m) * p.ldo + n;
   switch (p.mode) {
-    case int(OutMode::F32): static_cast<float*>(p.out)[idx] = scaled(p, m, n, acc); break;
-    case int(OutMode::F16): static_cast<__half*>(p.out)[idx] = __float2half_rn(scaled(p, m, n, acc)); break;
-    case int(OutMode::AddF32): static_cast<float*>(p.out)[idx] += scaled(p, m, n, acc); break;
     case int(OutMode::I32): static_cast<int*>(p.out)[idx] = acc >> 8; break;
-    default: break;
+    default: store_one(p, m, n, acc, out_scales(p, m, n)); break;
   }
 }
 
@@ -83,11 +103,15 @@ __device__ __forceinline__ void store_pair(const Params& p, int m, int n, int ac
 }
 
 // SwiGLU epilogue: interleaved row n_gate (n_gate % 16 < 8) pairs with n_gate + 8.
-__device__ __forceinline__ void store_swiglu(const Params& p, int m, int n_gate, int acc_gate, int acc_up) {
-  const float g = scaled(p, m, n_gate, acc_gate);
-  const float u = scaled(p, m, n_gate + 8, acc_up);
+__device__ __forceinline__ void store_swiglu(const Params& p, int m, int n_gate, int acc_gate, int acc_up,
+                                             const OutScales& s_gate, const OutScales& s_up) {
+  const float g = scaled(p, acc_gate, s_gate);
+  const float u = scaled(p, acc_up, s_up);
   const int o = (n_gate >> 4) * 8 + (n_gate & 7);
   static_cast<float*>(p.out)[int64_t(m) * p.ldo + o] = silu(g) * u;
+}
+__device__ __forceinline__ void store_swiglu(const Params& p, int m, int n_gate, int acc_gate, int acc_up) {
+  store_swiglu(p, m, n_gate, acc_gate, acc_up, out_scales(p, m, n_gate), out_scales(p, m, n_gate + 8));
 }
 
 }  // namespace quarot::runner::gemm

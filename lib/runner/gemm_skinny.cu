@@ -109,7 +109,10 @@ constexpr int kSkinnyMinBlocks = STAGES != 2 ? 0 : RB == 2 ? 2 : TT == 1 ? 4 : 3
 template <int TT, int RB, int WARPS, int STAGES, bool kL2Prefetch>
 __global__ void __launch_bounds__(WARPS * 32, (kSkinnyMinBlocks<TT, RB, STAGES>)) gemm_skinny_kernel(Params p) {
   constexpr int kSkinnyWarps = WARPS, kTok = 8 * TT, kRows = kLayoutRows * RB;
-  __shared__ int red[kSkinnyWarps][kRows][kTok];  // the warps' partial sums
+  // The warps' partial sums, token-major: the epilogue reads them with consecutive
+  // threads on consecutive channels (no bank conflicts) and stores whole sectors of
+  // one token's outputs (channel-major, a warp's stores went to 8-16 rows).
+  __shared__ int red[kSkinnyWarps][kTok][kRows];
   static_assert(sizeof(red) <= 48 * 1024, "static shared memory");
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
   const int n0 = blockIdx.x * kRows;
@@ -122,6 +125,25 @@ __global__ void __launch_bounds__(WARPS * 32, (kSkinnyMinBlocks<TT, RB, STAGES>)
     for (int j = 0; j < TT; ++j)
 #pragma unroll
       for (int e = 0; e < 4; ++e) acc[i][j][e] = 0;
+
+  // The epilogue's scales, read with the first activation loads (load_scales after
+  // the PDL wait) so that no DRAM round trip is left after the reduction: read
+  // there they held every output thread ~0.3-1 us at the end (qkv M = 16 6.6 -> 6.2
+  // us, Llama-2 up 10.4 -> 9.3 with this and the token-major sums below). Loaded
+  // before the wait instead (the weight scales are constants), the linears after
+  // the Hadamard mix kernel lost 0.3-0.6 us more at 9-16 tokens (NOTES, history 23).
+  // Kept in registers over the main loop, in shared memory from the reduction on.
+  __shared__ float s_sw[kRows], s_bias[kRows], s_sa[kTok];
+  const bool scaled_out = p.mode != int(OutMode::I32);
+  const int sa_tok = int(threadIdx.x) - kRows;  // threads kRows.. load the activation scales
+  float my_sw = 0.0f, my_bias = 0.0f, my_sa = 0.0f;
+  const auto load_scales = [&] {
+    if (scaled_out && threadIdx.x < kRows && n0 + int(threadIdx.x) < p.N) {
+      my_sw = __ldg(p.sw + n0 + threadIdx.x);
+      if (p.bias != nullptr) my_bias = __ldg(p.bias + n0 + threadIdx.x);
+    }
+    if (scaled_out && sa_tok >= 0 && sa_tok < kTok && sa_tok < p.M) my_sa = p.sa[sa_tok];
+  };
 
   // The weights do not depend on the kernel before this one: pull this block's
   // rows toward L2 (kL2Prefetch) and into registers before waiting for the
@@ -142,6 +164,7 @@ __global__ void __launch_bounds__(WARPS * 32, (kSkinnyMinBlocks<TT, RB, STAGES>)
     skinny_load_w(b0, p, n0, warp, g, t, ktiles);
     skinny_load_w(b1, p, n0, warp + W, g, t, ktiles);
     gemm::pdl_wait();
+    load_scales();
     skinny_load_x(b0, a, p.M, warp, g, t, kbytes);
     skinny_load_x(b1, a, p.M, warp + W, g, t, kbytes);
     for (int step = warp; step < steps; step += 3 * W) {
@@ -161,6 +184,7 @@ __global__ void __launch_bounds__(WARPS * 32, (kSkinnyMinBlocks<TT, RB, STAGES>)
     SkinnyLoad<TT, RB> b0, b1;
     skinny_load_w(b0, p, n0, warp, g, t, ktiles);
     gemm::pdl_wait();
+    load_scales();
     skinny_load_x(b0, a, p.M, warp, g, t, kbytes);
     for (int step = warp; step < steps; step += 2 * W) {
       skinny_load_w(b1, p, n0, step + W, g, t, ktiles);
@@ -179,33 +203,40 @@ __global__ void __launch_bounds__(WARPS * 32, (kSkinnyMinBlocks<TT, RB, STAGES>)
 #pragma unroll
     for (int j = 0; j < TT; ++j) {
       const int ch = 16 * i + g, tok = 8 * j + 2 * t;
-      red[warp][ch][tok] = acc[i][j][0];
-      red[warp][ch][tok + 1] = acc[i][j][1];
-      red[warp][ch + 8][tok] = acc[i][j][2];
-      red[warp][ch + 8][tok + 1] = acc[i][j][3];
+      red[warp][tok][ch] = acc[i][j][0];
+      red[warp][tok + 1][ch] = acc[i][j][1];
+      red[warp][tok][ch + 8] = acc[i][j][2];
+      red[warp][tok + 1][ch + 8] = acc[i][j][3];
     }
+  if (threadIdx.x < kRows) {
+    s_sw[threadIdx.x] = my_sw;
+    s_bias[threadIdx.x] = my_bias;
+  }
+  if (sa_tok >= 0 && sa_tok < kTok) s_sa[sa_tok] = my_sa;
   __syncthreads();
   if (p.mode == int(OutMode::SwiGLU)) {
     for (int idx = threadIdx.x; idx < (kRows / 2) * kTok; idx += blockDim.x) {
-      const int gi = idx / kTok, tok = idx % kTok;
+      // Consecutive threads on consecutive outputs of one token: whole sectors stored.
+      const int gi = idx % (kRows / 2), tok = idx / (kRows / 2);
       const int ch = (gi / 8) * 16 + (gi % 8);  // gate channel; its up channel is ch + 8
       if (tok >= p.M || n0 + ch >= p.N) continue;
       int sg = 0, su = 0;
 #pragma unroll
       for (int w = 0; w < kSkinnyWarps; ++w) {
-        sg += red[w][ch][tok];
-        su += red[w][ch + 8][tok];
+        sg += red[w][tok][ch];
+        su += red[w][tok][ch + 8];
       }
-      gemm::store_swiglu(p, tok, n0 + ch, sg, su);
+      gemm::store_swiglu(p, tok, n0 + ch, sg, su, {s_sa[tok], s_sw[ch], s_bias[ch]},
+                         {s_sa[tok], s_sw[ch + 8], s_bias[ch + 8]});
     }
   } else {
     for (int idx = threadIdx.x; idx < kRows * kTok; idx += blockDim.x) {
-      const int ch = idx / kTok, tok = idx % kTok;
+      const int ch = idx % kRows, tok = idx / kRows;  // as above
       if (tok >= p.M || n0 + ch >= p.N) continue;
       int s = 0;
 #pragma unroll
-      for (int w = 0; w < kSkinnyWarps; ++w) s += red[w][ch][tok];
-      gemm::store_one(p, tok, n0 + ch, s);
+      for (int w = 0; w < kSkinnyWarps; ++w) s += red[w][tok][ch];
+      gemm::store_one(p, tok, n0 + ch, s, {s_sa[tok], s_sw[ch], s_bias[ch]});
     }
   }
 }
