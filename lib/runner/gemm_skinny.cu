@@ -148,10 +148,16 @@ __global__ void __launch_bounds__(WARPS * 32, (kSkinnyMinBlocks<TT, RB, STAGES>)
   // The weights do not depend on the kernel before this one: pull this block's
   // rows toward L2 (kL2Prefetch) and into registers before waiting for the
   // activations.
-  if (kL2Prefetch && threadIdx.x == 0) {
+  // One bulk prefetch per 2 KB piece, spread over a warp's lanes: a single one of
+  // the whole run (172 KB for K = 11008) filled L2 more slowly while the kernel before
+  // ran (down_proj + Hadamard at M = 1 11.8 -> 11.5 us, qkv 5.0 -> 4.9), though a
+  // chain of these GEMMs alone got slower (down 8.3 -> 8.7: the pieces' prefetches
+  // hold back the demand loads, as with several blocks an SM, launch below).
+  if (kL2Prefetch && threadIdx.x < 32) {
     const uint8_t* src = p.w + int64_t(n0 >> 5) * ktiles * 2048;  // the block's rows, contiguous
-    const uint32_t bytes = uint32_t(RB * ktiles) * 2048u;
-    asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;\n" ::"l"(src), "r"(bytes) : "memory");
+    for (int k = threadIdx.x; k < RB * ktiles; k += 32)
+      asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;\n" ::"l"(src + int64_t(k) * 2048), "r"(2048u)
+                   : "memory");
   }
   // Three register stages (two with STAGES = 2): the loads of the later steps are in
   // flight while one is multiplied (a step past the end loads zeros and is skipped).
