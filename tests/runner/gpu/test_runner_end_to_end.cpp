@@ -324,22 +324,31 @@ void check_against_reference(const Dims& dm, const std::string& name, int T, int
   REQUIRE(r.tokens == T * windows);
   REQUIRE(r.window_nll.size() == size_t(windows));
   const quarot::LlamaConfig cfg = quarot::LlamaConfig::load(dir);
-  double sum = 0;
+  // fp32 (runner) and fp64 (reference) may round a value that lies on a code
+  // boundary to neighbouring codes. In these small random models one such flip moved
+  // a window's NLL by up to 4.2e-3 (relative): 3 of ~800 windows past 2e-3 over 82
+  // runs of these tests (seeds 1796155244905342332, 1796155325132480544). A bug moves
+  // every window, a flip one: so every window within 1e-2 and all but one within 2e-3.
+  double sum = 0, allowed = 0;
+  int loose = 0;
   for (int w = 0; w < windows; ++w) {
     const double ref = reference_window_nll(m, dm, ids.data() + size_t(w) * T, T, cfg);
+    const double diff = std::abs(r.window_nll[size_t(w)] - ref);
     INFO("window " << w << " runner NLL " << r.window_nll[size_t(w)] << " reference " << ref);
-    // Quantization boundaries may fall differently in fp32 and fp64 for a few codes.
-    REQUIRE(std::abs(r.window_nll[size_t(w)] - ref) <= 2e-3 * ref);
+    REQUIRE(diff <= 1e-2 * ref);
+    if (diff > 2e-3 * ref) ++loose;
+    allowed += (diff > 2e-3 * ref ? 1e-2 : 2e-3) * ref;
     sum += ref;
   }
+  REQUIRE(loose <= 1);
   // log ppl is the mean window NLL: exactly the runner's own windows', and within
-  // the windows' bound of the reference's. (A bound of 3e-3 on the ppl itself, i.e.
+  // the windows' bounds of the reference's. (A bound of 3e-3 on the ppl itself, i.e.
   // on the mean NLL to 3e-3 absolute, was 4x tighter than the windows' 2e-3
   // relative and failed for seed 1796143430869279296: 0.0037 with PDL on or off.)
   double own = 0;
   for (double l : r.window_nll) own += l;
   REQUIRE(std::abs(std::log(r.ppl) - own / windows) <= 1e-12 * (own / windows));
-  REQUIRE(std::abs(std::log(r.ppl) - sum / windows) <= 2e-3 * (sum / windows));
+  REQUIRE(std::abs(std::log(r.ppl) - sum / windows) <= allowed / windows);
   REQUIRE(r.peak_gpu_bytes > 0);
 
   const quarot::RunnerResult one = quarot::runner_perplexity(dir, ids, T, 1, false);
