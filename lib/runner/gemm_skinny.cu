@@ -128,10 +128,11 @@ __global__ void __launch_bounds__(WARPS * 32, (kSkinnyMinBlocks<TT, RB, STAGES>)
 
   // The epilogue's scales, read with the first activation loads (load_scales after
   // the PDL wait) so that no DRAM round trip is left after the reduction: read
-  // there they held every output thread ~0.3-1 us at the end (qkv M = 16 6.6 -> 6.2
-  // us, Llama-2 up 10.4 -> 9.3 with this and the token-major sums below). Loaded
-  // before the wait instead (the weight scales are constants), the linears after
-  // the Hadamard mix kernel lost 0.3-0.6 us more at 9-16 tokens (NOTES, history 23).
+  // there they held every output thread for a DRAM round trip at the end (qkv M = 16
+  // 6.6 -> 6.2 us, Llama-2 up 10.3 -> 9.4 with this and the token-major sums below;
+  // down_proj after its Hadamard at 9-16 tokens 0.3-0.45 us slower, not explained:
+  // NOTES, history 23). Read before the wait instead (the weight scales are
+  // constants), the linears at 16 tokens lost 0.2-0.56 us more.
   // Kept in registers over the main loop, in shared memory from the reduction on.
   __shared__ float s_sw[kRows], s_bias[kRows], s_sa[kTok];
   const bool scaled_out = p.mode != int(OutMode::I32);

@@ -325,10 +325,11 @@ void check_against_reference(const Dims& dm, const std::string& name, int T, int
   REQUIRE(r.window_nll.size() == size_t(windows));
   const quarot::LlamaConfig cfg = quarot::LlamaConfig::load(dir);
   // fp32 (runner) and fp64 (reference) may round a value that lies on a code
-  // boundary to neighbouring codes. In these small random models one such flip moved
-  // a window's NLL by up to 4.2e-3 (relative): 3 of ~800 windows past 2e-3 over 82
-  // runs of these tests (seeds 1796155244905342332, 1796155325132480544). A bug moves
-  // every window, a flip one: so every window within 1e-2 and all but one within 2e-3.
+  // boundary to neighbouring codes, which moves one window. Over 82 runs of these
+  // tests 3 of ~800 windows were past 2e-3 (relative), by up to 4.2e-3, each alone in
+  // its check and replaying to the same NLL (seeds 1796155244905342332,
+  // 1796155325132480544). A bug moves every window: so every window within 1e-2 and
+  // all but one within 2e-3.
   double sum = 0, allowed = 0;
   int loose = 0;
   for (int w = 0; w < windows; ++w) {
