@@ -152,8 +152,8 @@ __global__ void __launch_bounds__(WARPS * 32, (kSkinnyMinBlocks<TT, RB, STAGES>)
   // One bulk prefetch per 2 KB piece, spread over a warp's lanes: a single one of
   // the whole run (172 KB for K = 11008) filled L2 more slowly while the kernel before
   // ran (down_proj + Hadamard at M = 1 11.8 -> 11.5 us, qkv 5.0 -> 4.9), though a
-  // chain of these GEMMs alone got slower (down 8.3 -> 8.7: the pieces' prefetches
-  // hold back the demand loads, as with several blocks an SM, launch below).
+  // chain of these GEMMs alone got slower (down 8.3 -> 8.7 us; presumably the pieces'
+  // prefetches hold back the demand loads, as with several blocks an SM, launch below).
   if (kL2Prefetch && threadIdx.x < 32) {
     const uint8_t* src = p.w + int64_t(n0 >> 5) * ktiles * 2048;  // the block's rows, contiguous
     for (int k = threadIdx.x; k < RB * ktiles; k += 32)
