@@ -270,8 +270,8 @@ int main(int argc, char** argv) {
         const double t_gemm = time_us(gemm, reps, stream);
         const double t_bf = time_us(bf16, reps, stream);
         const double tops = 2.0 * M * double(N) * K / (t_both * 1e-6) / 1e12;
-        std::printf("%-28s %6d %10.2f %9.2f %9.2f %10.2f %7.2fx %9.1f %s\n", sh.name.c_str(), M, t_both, t_quant, t_gemm,
-                    t_bf, t_bf / t_both, tops, w4a4_gemm_path_name(M, N, K));
+        std::printf("%-28s %6d %10.2f %9.2f %9.2f %10.2f %7.2fx %9.1f %s\n", sh.name.c_str(), M, t_both, t_quant,
+                    t_gemm, t_bf, t_bf / t_both, tops, w4a4_gemm_path_name(M, N, K));
         std::fflush(stdout);
       }
     }

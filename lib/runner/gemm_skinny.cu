@@ -221,6 +221,7 @@ __global__ void __launch_bounds__(WARPS * 32, (kSkinnyMinBlocks<TT, RB, STAGES>)
   }
   if (sa_tok >= 0 && sa_tok < kTok) s_sa[sa_tok] = my_sa;
   __syncthreads();
+  const auto scales_of = [&](int tok, int ch) { return gemm::OutScales{s_sa[tok], s_sw[ch], s_bias[ch]}; };
   if (p.mode == int(OutMode::SwiGLU)) {
     for (int idx = threadIdx.x; idx < (kRows / 2) * kTok; idx += blockDim.x) {
       // Consecutive threads on consecutive outputs of one token: whole sectors stored.
@@ -233,8 +234,7 @@ __global__ void __launch_bounds__(WARPS * 32, (kSkinnyMinBlocks<TT, RB, STAGES>)
         sg += red[w][tok][ch];
         su += red[w][tok][ch + 8];
       }
-      gemm::store_swiglu(p, tok, n0 + ch, sg, su, {s_sa[tok], s_sw[ch], s_bias[ch]},
-                         {s_sa[tok], s_sw[ch + 8], s_bias[ch + 8]});
+      gemm::store_swiglu(p, tok, n0 + ch, sg, su, scales_of(tok, ch), scales_of(tok, ch + 8));
     }
   } else {
     for (int idx = threadIdx.x; idx < kRows * kTok; idx += blockDim.x) {
@@ -243,7 +243,7 @@ __global__ void __launch_bounds__(WARPS * 32, (kSkinnyMinBlocks<TT, RB, STAGES>)
       int s = 0;
 #pragma unroll
       for (int w = 0; w < kSkinnyWarps; ++w) s += red[w][tok][ch];
-      gemm::store_one(p, tok, n0 + ch, s, {s_sa[tok], s_sw[ch], s_bias[ch]});
+      gemm::store_one(p, tok, n0 + ch, s, scales_of(tok, ch));
     }
   }
 }
