@@ -251,6 +251,7 @@ int main(int argc, char** argv) {
           g.N = N;
           g.K = K;
           g.mode = OutMode::F16;
+          g.slow_producer = sh.online == Online::Rows;  // as the runner's down_proj
           return g;
         };
         auto gemm = [&](int i) { w4a4_gemm(args(i), stream); };

@@ -82,7 +82,7 @@ void WindowForward::layer(int64_t l) {
   auto codes = [&](const PackedLinear& W) {
     return ActCodes(act, fast_quant(W) && W.K % 32 == 0 ? w4a4_act_tile_rows(T, W.N, W.K) : 0);
   };
-  auto gemm = [&](const PackedLinear& W, void* out, int64_t ldo, OutMode mode) {
+  auto gemm = [&](const PackedLinear& W, void* out, int64_t ldo, OutMode mode, bool after_hadamard = false) {
     GemmArgs g;
     g.a = act;
     g.a_tile_rows = codes(W).tile_rows;
@@ -96,6 +96,7 @@ void WindowForward::layer(int64_t l) {
     g.N = W.N;
     g.K = W.K;
     g.mode = mode;
+    g.slow_producer = after_hadamard;
     w4a4_gemm(g, stream_);
   };
 
@@ -122,7 +123,7 @@ void WindowForward::layer(int64_t l) {
     hadamard_quant_f32(mlp_.get(), Ip, T, m_.had_down, aq_, codes(L.down), sc, stream_, L.down.K);
   else
     act_quant_f32(mlp_.get(), Ip, T, I, aq_, codes(L.down), sc, stream_, L.down.K);
-  gemm(L.down, h_.get(), d, OutMode::AddF32);
+  gemm(L.down, h_.get(), d, OutMode::AddF32, on.down_proj_input);
 }
 
 double WindowForward::head() {

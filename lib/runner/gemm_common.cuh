@@ -22,6 +22,7 @@ struct Params {
   int64_t ldo;
   int M, N, K;
   int mode;
+  bool slow_producer;  // GemmArgs::slow_producer
 };
 
 // Byte of packed weight byte kb (codes 2kb, 2kb + 1) of row n in the GEMM layout
@@ -141,8 +142,11 @@ void launch_pdl(Kernel* kernel, dim3 grid, dim3 block, size_t smem, cudaStream_t
 }  // namespace quarot::runner::gemm
 
 namespace quarot::runner::detail {
-// gemm_skinny.cu: M <= 16.
+// gemm_skinny.cu: M <= 32.
 void launch_skinny(const gemm::Params& p, cudaStream_t stream);
+// gemm_skinny_staged.cu: M <= 16, a grid of one block an SM, the block's weight run
+// within shared memory; false (nothing launched) where it does not apply.
+bool launch_skinny_staged(const gemm::Params& p, cudaStream_t stream);
 // gemm_wgmma.cu (sm_90a): true when this device runs the wgmma kernel.
 bool wgmma_supported();
 // Block shapes (channels x tokens): 256 x 128 (one block per SM), 128 x 128,

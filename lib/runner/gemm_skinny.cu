@@ -10,7 +10,9 @@
 // the warps' partial sums meet in shared memory. The weights do not
 // depend on the kernel before this one (programmatic dependent launch): their first
 // loads (and, for a grid of one block an SM, an L2 prefetch of the block's whole
-// run) are issued before waiting for it.
+// run) are issued before waiting for it. Behind a kernel that runs for microseconds
+// (the down_proj Hadamard), one-wave grids of up to 16 tokens take the variant with
+// the whole run staged in shared memory instead (gemm_skinny_staged.cu).
 //
 // (A variant that quantized its few fp16 rows itself, in every block, to save the
 // quantizer's launch was slower from M = 2 on and within 3% either way at M = 1:
@@ -21,28 +23,18 @@
 #include "lib/runner/cuda_check.h"
 #include "lib/runner/device_common.cuh"
 #include "lib/runner/gemm_common.cuh"
+#include "lib/runner/gemm_skinny.cuh"
 #include "lib/runner/kernels.h"
 #include "lib/runner/launch_util.h"
 
 namespace quarot::runner::detail {
 namespace {
 
-using dev::nib_hi;
-using dev::nib_lo;
 using gemm::Params;
-using gemm::word_of;
-
-constexpr int kLayoutRows = 32;  // output channels of one block row of the layout: two m16 tiles
-
-// RB block rows of the layout (RB * 32 output channels) per block: each activation
-// load then meets RB times the weights (RB = 2 halves the activations' L2 traffic;
-// launch below says where it is used). RB = 2 needs N % 64 == 0: the layout has no
-// block row past N to read.
-template <int TT, int RB>
-struct SkinnyLoad {
-  uint4 w[RB][2][2];  // [block row][tile][row g, row g + 8]
-  uint4 x[TT];        // [token tile]
-};
+using skinny::kLayoutRows;
+using skinny::skinny_load_x;
+using skinny::skinny_mma;
+using skinny::SkinnyLoad;
 
 // Rows g, g + 8 of the block's two m16 tiles, bytes 16t..16t+15 of k-step `step`:
 // in the GEMM layout the block's 32 rows x 64 bytes of one step are one 2 KB piece,
@@ -62,41 +54,6 @@ __device__ __forceinline__ void skinny_load_w(SkinnyLoad<TT, RB>& L, const Param
   }
 }
 
-// Activation codes [M, K/2], bytes 16t..16t+15 of k-step `step` for tokens g (+8).
-template <int TT, int RB>
-__device__ __forceinline__ void skinny_load_x(SkinnyLoad<TT, RB>& L, const uint8_t* a, int M, int step, int g, int t,
-                                              int kbytes) {
-  const int off = step * 64 + t * 16;
-  const bool kok = off < kbytes;
-#pragma unroll
-  for (int j = 0; j < TT; ++j) {
-    const int tok = 8 * j + g;
-    L.x[j] = (kok && tok < M) ? __ldg(reinterpret_cast<const uint4*>(a + int64_t(tok) * kbytes + off))
-                              : make_uint4(0, 0, 0, 0);
-  }
-}
-
-template <int TT, int RB>
-__device__ __forceinline__ void skinny_mma(int (&acc)[2 * RB][TT][4], const SkinnyLoad<TT, RB>& L) {
-#pragma unroll
-  for (int c = 0; c < 4; ++c) {
-    uint32_t b[TT][2];
-#pragma unroll
-    for (int j = 0; j < TT; ++j) {
-      const uint32_t xw = word_of(L.x[j], c);
-      b[j][0] = nib_lo(xw);
-      b[j][1] = nib_hi(xw);
-    }
-#pragma unroll
-    for (int i = 0; i < 2 * RB; ++i) {
-      const uint32_t w0 = word_of(L.w[i / 2][i % 2][0], c), w1 = word_of(L.w[i / 2][i % 2][1], c);
-      const uint32_t a0 = nib_lo(w0), a1 = nib_lo(w1), a2 = nib_hi(w0), a3 = nib_hi(w1);
-#pragma unroll
-      for (int j = 0; j < TT; ++j) dev::mma_s8_16832(acc[i][j], a0, a1, a2, a3, b[j][0], b[j][1]);
-    }
-  }
-}
-
 // TT token tiles of 8 (M <= 8 * TT); RB block rows of the layout a block; WARPS
 // warps split K (16 when the grid is a single wave, to shorten each warp's chain of
 // loads; 8 otherwise); STAGES steps of loads per warp in registers. The two-stage
@@ -109,9 +66,6 @@ constexpr int kSkinnyMinBlocks = STAGES != 2 ? 0 : RB == 2 ? 2 : TT == 1 ? 4 : 3
 template <int TT, int RB, int WARPS, int STAGES, bool kL2Prefetch>
 __global__ void __launch_bounds__(WARPS * 32, (kSkinnyMinBlocks<TT, RB, STAGES>)) gemm_skinny_kernel(Params p) {
   constexpr int kSkinnyWarps = WARPS, kTok = 8 * TT, kRows = kLayoutRows * RB;
-  // The warps' partial sums, token-major: the epilogue reads them with consecutive
-  // threads on consecutive channels (no bank conflicts) and stores whole sectors of
-  // one token's outputs (channel-major, a warp's stores went to 8-16 rows).
   __shared__ int red[kSkinnyWarps][kTok][kRows];
   static_assert(sizeof(red) <= 48 * 1024, "static shared memory");
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
@@ -126,14 +80,8 @@ __global__ void __launch_bounds__(WARPS * 32, (kSkinnyMinBlocks<TT, RB, STAGES>)
 #pragma unroll
       for (int e = 0; e < 4; ++e) acc[i][j][e] = 0;
 
-  // The epilogue's scales, read with the first activation loads (load_scales after
-  // the PDL wait) so that no DRAM round trip is left after the reduction: read
-  // there they held every output thread for a DRAM round trip at the end (qkv M = 16
-  // 6.6 -> 6.2 us, Llama-2 up 10.3 -> 9.4 with this and the token-major sums below;
-  // down_proj after its Hadamard at 9-16 tokens 0.3-0.45 us slower, not explained:
-  // NOTES, history 23). Read before the wait instead (the weight scales are
-  // constants), the linears at 16 tokens lost 0.2-0.56 us more.
-  // Kept in registers over the main loop, in shared memory from the reduction on.
+  // The epilogue's scales (skinny::Scales says why they are read with the first
+  // activation loads, after the PDL wait), in registers over the main loop.
   __shared__ float s_sw[kRows], s_bias[kRows], s_sa[kTok];
   const bool scaled_out = p.mode != int(OutMode::I32);
   const int sa_tok = int(threadIdx.x) - kRows;  // threads kRows.. load the activation scales
@@ -221,31 +169,7 @@ __global__ void __launch_bounds__(WARPS * 32, (kSkinnyMinBlocks<TT, RB, STAGES>)
   }
   if (sa_tok >= 0 && sa_tok < kTok) s_sa[sa_tok] = my_sa;
   __syncthreads();
-  const auto scales_of = [&](int tok, int ch) { return gemm::OutScales{s_sa[tok], s_sw[ch], s_bias[ch]}; };
-  if (p.mode == int(OutMode::SwiGLU)) {
-    for (int idx = threadIdx.x; idx < (kRows / 2) * kTok; idx += blockDim.x) {
-      // Consecutive threads on consecutive outputs of one token: whole sectors stored.
-      const int gi = idx % (kRows / 2), tok = idx / (kRows / 2);
-      const int ch = (gi / 8) * 16 + (gi % 8);  // gate channel; its up channel is ch + 8
-      if (tok >= p.M || n0 + ch >= p.N) continue;
-      int sg = 0, su = 0;
-#pragma unroll
-      for (int w = 0; w < kSkinnyWarps; ++w) {
-        sg += red[w][tok][ch];
-        su += red[w][tok][ch + 8];
-      }
-      gemm::store_swiglu(p, tok, n0 + ch, sg, su, scales_of(tok, ch), scales_of(tok, ch + 8));
-    }
-  } else {
-    for (int idx = threadIdx.x; idx < kRows * kTok; idx += blockDim.x) {
-      const int ch = idx % kRows, tok = idx / kRows;  // as above
-      if (tok >= p.M || n0 + ch >= p.N) continue;
-      int s = 0;
-#pragma unroll
-      for (int w = 0; w < kSkinnyWarps; ++w) s += red[w][tok][ch];
-      gemm::store_one(p, tok, n0 + ch, s, scales_of(tok, ch));
-    }
-  }
+  skinny::store<TT, RB, WARPS>(p, n0, red, s_sw, s_bias, s_sa);
 }
 
 template <int TT>
@@ -261,6 +185,9 @@ void launch(const Params& p, cudaStream_t stream) {
   // 16 warps only for up to 16 tokens: more would hold too many registers.
   if constexpr (TT <= 2) {
     if (one_wave) {
+      // After a long kernel (the down_proj Hadamard) the whole weight run waits in
+      // shared memory instead (gemm_skinny_staged.cu says when that pays).
+      if (p.slow_producer && launch_skinny_staged(p, stream)) return;
       gemm::launch_pdl(gemm_skinny_kernel<TT, 1, 16, 3, true>, grid, dim3(16 * 32), 0, stream, p);
       return;
     }

@@ -111,6 +111,10 @@ struct GemmArgs {
   int64_t ldo = 0;                  // row stride of out, elements
   int M = 0, N = 0, K = 0;
   OutMode mode = OutMode::F32;
+  // The kernel that writes `a` runs for microseconds (the down_proj Hadamard at 1-16
+  // rows): the skinny GEMM then copies its whole weight run into shared memory while
+  // it runs (gemm_skinny_staged.cu). Only a hint: results are the same either way.
+  bool slow_producer = false;
 };
 
 // C = A_codes · W_codesᵀ in int32 on INT8 tensor cores, scales in the epilogue.

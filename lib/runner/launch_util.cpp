@@ -28,4 +28,14 @@ void ensure_dynamic_smem_raw(const void* func, size_t bytes) {
   granted[func] = bytes;
 }
 
+size_t device_smem_optin() {
+  static const size_t bytes = [] {
+    int dev = 0, n = 0;
+    CUDA_CHECK(cudaGetDevice(&dev));
+    CUDA_CHECK(cudaDeviceGetAttribute(&n, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev));
+    return size_t(n);
+  }();
+  return bytes;
+}
+
 }  // namespace quarot::runner

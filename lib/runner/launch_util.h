@@ -13,6 +13,9 @@ namespace quarot::runner {
 // quarot::Error, sizes over the device's opt-in maximum.
 void ensure_dynamic_smem_raw(const void* func, size_t bytes);
 
+// Largest dynamic + static shared memory a block may opt in to (cached).
+size_t device_smem_optin();
+
 template <typename Kernel>
 void ensure_dynamic_smem(Kernel* kernel, size_t bytes) {
   if (bytes > 0) ensure_dynamic_smem_raw(reinterpret_cast<const void*>(kernel), bytes);

@@ -50,8 +50,9 @@ double ref_value(const Problem& p, int m, int n, bool bias) {
   return double(p.dot[size_t(m) * p.N + n]) * p.sa[size_t(m)] * p.sw[size_t(n)] + (bias ? p.bias[size_t(n)] : 0.0);
 }
 
-void run_case(std::mt19937_64& rng, int M, int N, int K, GemmPath path, bool extreme = false) {
-  INFO("M " << M << " N " << N << " K " << K << " path " << int(path));
+void run_case(std::mt19937_64& rng, int M, int N, int K, GemmPath path, bool extreme = false,
+              bool slow_producer = false) {
+  INFO("M " << M << " N " << N << " K " << K << " path " << int(path) << " slow_producer " << slow_producer);
   const Problem p = make(rng, M, N, K, extreme);
   // The wgmma kernel reads the tiled int8 layout; the bytes no code maps to (rows
   // past M, columns past K) are random, so that any leak of them into a stored
@@ -71,6 +72,7 @@ void run_case(std::mt19937_64& rng, int M, int N, int K, GemmPath path, bool ext
   g.M = M;
   g.N = N;
   g.K = K;
+  g.slow_producer = slow_producer;
 
   // Exact integer products.
   {
@@ -196,6 +198,28 @@ TEST_CASE("w4a4_gemm skinny path (M <= 32)", "[gpu][gemm]") {
   REQUIRE(std::string(w4a4_gemm_path_name(16, 11008, 4096)) == "skinny");
   REQUIRE(std::string(w4a4_gemm_path_name(32, 11008, 4096)) == "wgmma64x64");
   REQUIRE(std::string(w4a4_gemm_path_name(256, 11008, 4096)) == "wgmma128x128");
+}
+
+// The hint that the kernel before is long: up to 16 tokens on a grid of one block an
+// SM whose weight run fits in shared memory, the kernel with that run staged there.
+TEST_CASE("w4a4_gemm skinny path, weights staged in shared memory", "[gpu][gemm]") {
+  require_gpu();
+  auto rng = rng_for("gemm_skinny_staged");
+  const auto staged = [&](int M, int N, int K, bool extreme = false) {
+    run_case(rng, M, N, K, GemmPath::Skinny, extreme, /*slow_producer=*/true);
+  };
+  staged(1, 64, 128);
+  staged(5, 48, 96);     // K tail inside one 128-wide step; fewer steps than warps
+  staged(8, 272, 1376);  // N not a multiple of the 32-row block
+  staged(9, 128, 4096);
+  staged(16, 4096, 4096);
+  staged(1, 4096, 11008);                   // Llama-2 down_proj: 172 KB a block
+  staged(16, 32, 14336, /*extreme=*/true);  // 224 KB a block, seven steps a warp
+  // Where it does not apply the register kernels run: more blocks than SMs, M > 16,
+  // and a run past shared memory (K = 16384: 256 KB).
+  staged(4, 4352, 1376);
+  staged(20, 128, 4096);
+  staged(2, 64, 16384);
 }
 
 TEST_CASE("w4a4_gemm tiled path", "[gpu][gemm]") {

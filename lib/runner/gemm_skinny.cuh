@@ -1,0 +1,135 @@
+// Pieces shared by the two skinny W4A4 GEMM kernels (gemm_skinny.cu, weights in
+// registers; gemm_skinny_staged.cu, weights staged in shared memory): the register
+// tiles, the activation loads, the MMAs, the epilogue's scales and stores. Internal
+// to those two files.
+#pragma once
+
+#include <cuda_fp16.h>
+
+#include "lib/runner/device_common.cuh"
+#include "lib/runner/gemm_common.cuh"
+#include "lib/runner/kernels.h"
+
+namespace quarot::runner::detail::skinny {
+
+using dev::nib_hi;
+using dev::nib_lo;
+using gemm::Params;
+using gemm::word_of;
+
+constexpr int kLayoutRows = 32;  // output channels of one block row of the layout: two m16 tiles
+
+// RB block rows of the layout (RB * 32 output channels) per block: each activation
+// load then meets RB times the weights (RB = 2 halves the activations' L2 traffic;
+// launch below says where it is used). RB = 2 needs N % 64 == 0: the layout has no
+// block row past N to read.
+template <int TT, int RB>
+struct SkinnyLoad {
+  uint4 w[RB][2][2];  // [block row][tile][row g, row g + 8]
+  uint4 x[TT];        // [token tile]
+};
+
+// Activation codes [M, K/2], bytes 16t..16t+15 of k-step `step` for tokens g (+8).
+template <int TT, int RB>
+__device__ __forceinline__ void skinny_load_x(SkinnyLoad<TT, RB>& L, const uint8_t* a, int M, int step, int g, int t,
+                                              int kbytes) {
+  const int off = step * 64 + t * 16;
+  const bool kok = off < kbytes;
+#pragma unroll
+  for (int j = 0; j < TT; ++j) {
+    const int tok = 8 * j + g;
+    L.x[j] = (kok && tok < M) ? __ldg(reinterpret_cast<const uint4*>(a + int64_t(tok) * kbytes + off))
+                              : make_uint4(0, 0, 0, 0);
+  }
+}
+
+template <int TT, int RB>
+__device__ __forceinline__ void skinny_mma(int (&acc)[2 * RB][TT][4], const SkinnyLoad<TT, RB>& L) {
+#pragma unroll
+  for (int c = 0; c < 4; ++c) {
+    uint32_t b[TT][2];
+#pragma unroll
+    for (int j = 0; j < TT; ++j) {
+      const uint32_t xw = word_of(L.x[j], c);
+      b[j][0] = nib_lo(xw);
+      b[j][1] = nib_hi(xw);
+    }
+#pragma unroll
+    for (int i = 0; i < 2 * RB; ++i) {
+      const uint32_t w0 = word_of(L.w[i / 2][i % 2][0], c), w1 = word_of(L.w[i / 2][i % 2][1], c);
+      const uint32_t a0 = nib_lo(w0), a1 = nib_lo(w1), a2 = nib_hi(w0), a3 = nib_hi(w1);
+#pragma unroll
+      for (int j = 0; j < TT; ++j) dev::mma_s8_16832(acc[i][j], a0, a1, a2, a3, b[j][0], b[j][1]);
+    }
+  }
+}
+
+// The epilogue's scales, read with the first activation loads (load after the PDL
+// wait) so that no DRAM round trip is left after the reduction: read there they
+// held every output thread for a DRAM round trip at the end (qkv M = 16 6.6 -> 6.2
+// us, Llama-2 up 10.3 -> 9.4 with this and the token-major sums below; down_proj
+// after its Hadamard at 9-16 tokens 0.3-0.45 us slower, not explained: NOTES,
+// history 23). Read before the wait instead (the weight scales are constants), the
+// linears at 16 tokens lost 0.2-0.56 us more. Kept in registers over the main loop,
+// in shared memory (stash, then the epilogue) from the reduction on.
+template <int kRows, int kTok>
+struct Scales {
+  float sw = 0.0f, bias = 0.0f, sa = 0.0f;
+  __device__ __forceinline__ void load(const Params& p, int n0) {
+    const bool scaled_out = p.mode != int(OutMode::I32);
+    const int sa_tok = int(threadIdx.x) - kRows;  // threads kRows.. load the activation scales
+    if (scaled_out && threadIdx.x < kRows && n0 + int(threadIdx.x) < p.N) {
+      sw = __ldg(p.sw + n0 + threadIdx.x);
+      if (p.bias != nullptr) bias = __ldg(p.bias + n0 + threadIdx.x);
+    }
+    if (scaled_out && sa_tok >= 0 && sa_tok < kTok && sa_tok < p.M) sa = p.sa[sa_tok];
+  }
+  // Into the block's shared slots for `store` (a barrier between).
+  __device__ __forceinline__ void stash(float (&s_sw)[kRows], float (&s_bias)[kRows], float (&s_sa)[kTok]) const {
+    const int sa_tok = int(threadIdx.x) - kRows;
+    if (threadIdx.x < kRows) {
+      s_sw[threadIdx.x] = sw;
+      s_bias[threadIdx.x] = bias;
+    }
+    if (sa_tok >= 0 && sa_tok < kTok) s_sa[sa_tok] = sa;
+  }
+};
+
+// The outputs from the warps' partial sums, token-major in `red`: consecutive
+// threads take consecutive channels of one token (no bank conflicts reading them,
+// whole sectors of one token's outputs stored; channel-major, a warp's stores went
+// to 8-16 rows). s_sw, s_bias and s_sa hold the block's scales; a barrier before
+// this has made `red` and them visible.
+template <int TT, int RB, int W>
+__device__ __forceinline__ void store(const Params& p, int n0, const int (&red)[W][8 * TT][kLayoutRows * RB],
+                                      const float (&s_sw)[kLayoutRows * RB], const float (&s_bias)[kLayoutRows * RB],
+                                      const float (&s_sa)[8 * TT]) {
+  constexpr int kTok = 8 * TT, kRows = kLayoutRows * RB;
+  const auto scales_of = [&](int tok, int ch) { return gemm::OutScales{s_sa[tok], s_sw[ch], s_bias[ch]}; };
+  if (p.mode == int(OutMode::SwiGLU)) {
+    for (int idx = threadIdx.x; idx < (kRows / 2) * kTok; idx += blockDim.x) {
+      // Consecutive threads on consecutive outputs of one token: whole sectors stored.
+      const int gi = idx % (kRows / 2), tok = idx / (kRows / 2);
+      const int ch = (gi / 8) * 16 + (gi % 8);  // gate channel; its up channel is ch + 8
+      if (tok >= p.M || n0 + ch >= p.N) continue;
+      int sg = 0, su = 0;
+#pragma unroll
+      for (int w = 0; w < W; ++w) {
+        sg += red[w][tok][ch];
+        su += red[w][tok][ch + 8];
+      }
+      gemm::store_swiglu(p, tok, n0 + ch, sg, su, scales_of(tok, ch), scales_of(tok, ch + 8));
+    }
+  } else {
+    for (int idx = threadIdx.x; idx < kRows * kTok; idx += blockDim.x) {
+      const int ch = idx % kRows, tok = idx / kRows;  // as above
+      if (tok >= p.M || n0 + ch >= p.N) continue;
+      int s = 0;
+#pragma unroll
+      for (int w = 0; w < W; ++w) s += red[w][tok][ch];
+      gemm::store_one(p, tok, n0 + ch, s, scales_of(tok, ch));
+    }
+  }
+}
+
+}  // namespace quarot::runner::detail::skinny
