@@ -152,17 +152,7 @@ __global__ void __launch_bounds__(WARPS * 32, (kSkinnyMinBlocks<TT, RB, STAGES>)
     }
   }
 
-  // C fragment: c0/c1 = (channel g, tokens 2t, 2t+1), c2/c3 = channel g + 8.
-#pragma unroll
-  for (int i = 0; i < 2 * RB; ++i)
-#pragma unroll
-    for (int j = 0; j < TT; ++j) {
-      const int ch = 16 * i + g, tok = 8 * j + 2 * t;
-      red[warp][tok][ch] = acc[i][j][0];
-      red[warp][tok + 1][ch] = acc[i][j][1];
-      red[warp][tok][ch + 8] = acc[i][j][2];
-      red[warp][tok + 1][ch + 8] = acc[i][j][3];
-    }
+  skinny::put_partials<TT, RB, WARPS>(red, acc, warp, g, t);
   if (threadIdx.x < kRows) {
     s_sw[threadIdx.x] = my_sw;
     s_bias[threadIdx.x] = my_bias;

@@ -95,6 +95,23 @@ struct Scales {
   }
 };
 
+// The warps' partial sums into `red`, token-major (store below says why). C
+// fragment: c0/c1 = (channel g, tokens 2t, 2t+1), c2/c3 = channel g + 8.
+template <int TT, int RB, int W>
+__device__ __forceinline__ void put_partials(int (&red)[W][8 * TT][kLayoutRows * RB], const int (&acc)[2 * RB][TT][4],
+                                             int warp, int g, int t) {
+#pragma unroll
+  for (int i = 0; i < 2 * RB; ++i)
+#pragma unroll
+    for (int j = 0; j < TT; ++j) {
+      const int ch = 16 * i + g, tok = 8 * j + 2 * t;
+      red[warp][tok][ch] = acc[i][j][0];
+      red[warp][tok + 1][ch] = acc[i][j][1];
+      red[warp][tok][ch + 8] = acc[i][j][2];
+      red[warp][tok + 1][ch + 8] = acc[i][j][3];
+    }
+}
+
 // The outputs from the warps' partial sums, token-major in `red`: consecutive
 // threads take consecutive channels of one token (no bank conflicts reading them,
 // whole sectors of one token's outputs stored; channel-major, a warp's stores went

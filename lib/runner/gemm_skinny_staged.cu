@@ -32,10 +32,7 @@ namespace quarot::runner::detail {
 namespace {
 
 using gemm::Params;
-using skinny::kLayoutRows;
-using skinny::skinny_load_x;
-using skinny::skinny_mma;
-using skinny::SkinnyLoad;
+using namespace skinny;  // the register tiles, loads, MMAs and epilogue of both skinny kernels
 
 constexpr int kWarps = 16;
 constexpr int kMaxSteps = 8;  // a warp's k-steps: K <= 8 * 16 * 128 (shared memory ends first)
@@ -90,13 +87,7 @@ __global__ void __launch_bounds__(kWarps * 32, 1) gemm_skinny_staged_kernel(Para
         L.w[0][i][h] = *reinterpret_cast<const uint4*>(wsm + lane_offset(warp + r * W, i, h));
   };
 
-  int acc[2][TT][4];
-#pragma unroll
-  for (int i = 0; i < 2; ++i)
-#pragma unroll
-    for (int j = 0; j < TT; ++j)
-#pragma unroll
-      for (int e = 0; e < 4; ++e) acc[i][j][e] = 0;
+  int acc[2][TT][4] = {};
   skinny::Scales<kRows, kTok> sc;
   const uint8_t* a = p.a;
   SkinnyLoad<TT, 1> b0, b1, b2;
@@ -121,17 +112,7 @@ __global__ void __launch_bounds__(kWarps * 32, 1) gemm_skinny_staged_kernel(Para
 
   __syncthreads();  // every warp is past its weights: the partial sums reuse their memory
   auto& red = *reinterpret_cast<int (*)[W][kTok][kRows]>(wsm);
-  // C fragment: c0/c1 = (channel g, tokens 2t, 2t+1), c2/c3 = channel g + 8.
-#pragma unroll
-  for (int i = 0; i < 2; ++i)
-#pragma unroll
-    for (int j = 0; j < TT; ++j) {
-      const int ch = 16 * i + g, tok = 8 * j + 2 * t;
-      red[warp][tok][ch] = acc[i][j][0];
-      red[warp][tok + 1][ch] = acc[i][j][1];
-      red[warp][tok][ch + 8] = acc[i][j][2];
-      red[warp][tok + 1][ch + 8] = acc[i][j][3];
-    }
+  skinny::put_partials<TT, 1, W>(red, acc, warp, g, t);
   sc.stash(s_sw, s_bias, s_sa);
   __syncthreads();
   skinny::store<TT, 1, W>(p, n0, red, s_sw, s_bias, s_sa);
