@@ -48,6 +48,12 @@ const Shape kShapes[] = {
     {"l2-7b.down+had 11008->4096", 11008, 4096, Online::Rows},
     {"l3-8b.up 4096->14336", 4096, 14336, Online::None},
     {"l3-8b.down+had 14336->4096", 14336, 4096, Online::Rows},
+    // The runner's own projections: q, k and v in one GEMM, gate and up in one
+    // (interleaved rows; plain fp16 output here, SwiGLU in the runner).
+    {"l2-7b.qkv fused 4096->12288", 4096, 12288, Online::None},
+    {"l2-7b.gate+up fused 4096->22016", 4096, 22016, Online::None},
+    {"l3-8b.qkv fused 4096->6144", 4096, 6144, Online::None},
+    {"l3-8b.gate+up fused 4096->28672", 4096, 28672, Online::None},
 };
 
 // A pool of random bytes / valid fp16 / bf16 values, tiled into device buffers.
