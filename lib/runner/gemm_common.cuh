@@ -34,10 +34,10 @@ __host__ __device__ __forceinline__ int64_t wtile_ktiles(int64_t K) { return (K 
 
 // Programmatic dependent launch: a GEMM may start while the quantization kernel
 // before it still runs; it streams weights, then waits here before touching
-// anything that kernel writes. The row quantizer is launched the same way, so that
-// its blocks are resident and waiting when the kernel before it (the previous GEMM)
-// exits instead of paying a whole launch after it (M = 1-16: 0.3-0.8 us of a
-// linear). Every block of a kernel launched by launch_pdl must execute pdl_wait
+// anything that kernel writes. The row quantizer and the Hadamard mix kernel are
+// launched the same way, so that their blocks are resident and waiting when the
+// kernel before them (the previous GEMM) exits instead of paying a whole launch
+// after it (M = 1-16: 0.3-0.8 us of a linear). Every block of a kernel launched by launch_pdl must execute pdl_wait
 // before it reads the previous kernel's output, writes what that kernel reads, or
 // exits: the wait is what makes "the kernels before me have finished" transitive
 // along the chain. Without PDL both are no-ops.

@@ -15,7 +15,8 @@
 // Measured against the register kernel (NOTES.md, history 24): Llama-2 down_proj +
 // Hadamard at M = 1 11.5 -> 10.5 us, Llama-3's 14.8 -> 12.6; at 9-16 tokens 0-0.9 us
 // faster. Where the kernel before is short (the row quantizer: qkv, a plain 11008 x
-// 4096 linear) it is 0.4-1.4 us slower: with every step requested before the wait,
+// 4096 linear) the whole linear is 0.4-0.6 us slower, and the GEMM alone, chained
+// behind itself, up to 1.4 us: presumably, with every step requested before the wait,
 // the activation loads queue behind the weights. Hence the caller's hint.
 #include <cuda_fp16.h>
 
