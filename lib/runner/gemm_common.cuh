@@ -37,10 +37,10 @@ __host__ __device__ __forceinline__ int64_t wtile_ktiles(int64_t K) { return (K 
 // anything that kernel writes. The row quantizer and the Hadamard mix kernel are
 // launched the same way, so that their blocks are resident and waiting when the
 // kernel before them (the previous GEMM) exits instead of paying a whole launch
-// after it (M = 1-16: 0.3-0.8 us of a linear). Every block of a kernel launched by launch_pdl must execute pdl_wait
-// before it reads the previous kernel's output, writes what that kernel reads, or
-// exits: the wait is what makes "the kernels before me have finished" transitive
-// along the chain. Without PDL both are no-ops.
+// after it (M = 1-16: 0.3-0.8 us of a linear). Every block of a kernel launched by
+// launch_pdl must execute pdl_wait before it reads the previous kernel's output,
+// writes what that kernel reads, or exits: the wait is what makes "the kernels
+// before me have finished" transitive along the chain. Without PDL both are no-ops.
 __device__ __forceinline__ void pdl_wait() { asm volatile("griddepcontrol.wait;\n" ::: "memory"); }
 __device__ __forceinline__ void pdl_trigger() { asm volatile("griddepcontrol.launch_dependents;\n" ::: "memory"); }
 

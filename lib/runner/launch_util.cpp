@@ -13,14 +13,12 @@ void ensure_dynamic_smem_raw(const void* func, size_t bytes) {
   std::lock_guard<std::mutex> lock(mu);
   auto it = granted.find(func);
   if (it != granted.end() && it->second >= bytes) return;
-  int dev = 0, max_optin = 0;
-  CUDA_CHECK(cudaGetDevice(&dev));
-  CUDA_CHECK(cudaDeviceGetAttribute(&max_optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev));
+  const size_t max_optin = device_smem_optin();
   // The 48 KB default covers static plus dynamic shared memory.
   cudaFuncAttributes attr{};
   CUDA_CHECK(cudaFuncGetAttributes(&attr, func));
   const size_t total = attr.sharedSizeBytes + bytes;
-  QUAROT_CHECK(total <= size_t(max_optin), "a kernel needs ", total,
+  QUAROT_CHECK(total <= max_optin, "a kernel needs ", total,
                " bytes of shared memory per block, more than this GPU allows (", max_optin,
                "): the model's dimensions are too large for the CUDA runner");
   if (total > 48 * 1024)
