@@ -22,7 +22,6 @@ struct Params {
   int64_t ldo;
   int M, N, K;
   int mode;
-  bool slow_producer;  // GemmArgs::slow_producer
 };
 
 // Byte of packed weight byte kb (codes 2kb, 2kb + 1) of row n in the GEMM layout
@@ -142,8 +141,8 @@ void launch_pdl(Kernel* kernel, dim3 grid, dim3 block, size_t smem, cudaStream_t
 }  // namespace quarot::runner::gemm
 
 namespace quarot::runner::detail {
-// gemm_skinny.cu: M <= 32.
-void launch_skinny(const gemm::Params& p, cudaStream_t stream);
+// gemm_skinny.cu: M <= 32; slow_producer is GemmArgs' launch hint.
+void launch_skinny(const gemm::Params& p, bool slow_producer, cudaStream_t stream);
 // gemm_skinny_staged.cu: M <= 16, a grid of one block an SM, the block's weight run
 // within shared memory; false (nothing launched) where it does not apply.
 bool launch_skinny_staged(const gemm::Params& p, cudaStream_t stream);

@@ -81,7 +81,8 @@ __global__ void __launch_bounds__(WARPS * 32, (kSkinnyMinBlocks<TT, RB, STAGES>)
       for (int e = 0; e < 4; ++e) acc[i][j][e] = 0;
 
   // The epilogue's scales (skinny::Scales says why they are read with the first
-  // activation loads, after the PDL wait), in registers over the main loop.
+  // activation loads, after the PDL wait, and why this copy of its steps stays
+  // inline), in registers over the main loop.
   __shared__ float s_sw[kRows], s_bias[kRows], s_sa[kTok];
   const bool scaled_out = p.mode != int(OutMode::I32);
   const int sa_tok = int(threadIdx.x) - kRows;  // threads kRows.. load the activation scales
@@ -163,7 +164,7 @@ __global__ void __launch_bounds__(WARPS * 32, (kSkinnyMinBlocks<TT, RB, STAGES>)
 }
 
 template <int TT>
-void launch(const Params& p, cudaStream_t stream) {
+void launch(const Params& p, bool slow_producer, cudaStream_t stream) {
   const dim3 grid((p.N + kLayoutRows - 1) / kLayoutRows);
   // The L2 prefetch of each block's whole weight run only where the grid is one
   // block an SM: there it lets the weights stream into L2 during a long kernel
@@ -177,7 +178,7 @@ void launch(const Params& p, cudaStream_t stream) {
     if (one_wave) {
       // After a long kernel (the down_proj Hadamard) the whole weight run waits in
       // shared memory instead (gemm_skinny_staged.cu says when that pays).
-      if (p.slow_producer && launch_skinny_staged(p, stream)) return;
+      if (slow_producer && launch_skinny_staged(p, stream)) return;
       gemm::launch_pdl(gemm_skinny_kernel<TT, 1, 16, 3, true>, grid, dim3(16 * 32), 0, stream, p);
       return;
     }
@@ -213,14 +214,14 @@ void launch(const Params& p, cudaStream_t stream) {
 
 }  // namespace
 
-void launch_skinny(const Params& p, cudaStream_t stream) {
+void launch_skinny(const Params& p, bool slow_producer, cudaStream_t stream) {
   QUAROT_ASSERT(p.M <= kSkinnyMaxRows, "skinny GEMM with M = ", p.M);
   if (p.M <= 8)
-    launch<1>(p, stream);
+    launch<1>(p, slow_producer, stream);
   else if (p.M <= 16)
-    launch<2>(p, stream);
+    launch<2>(p, slow_producer, stream);
   else
-    launch<4>(p, stream);
+    launch<4>(p, slow_producer, stream);
 }
 
 }  // namespace quarot::runner::detail

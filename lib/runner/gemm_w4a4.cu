@@ -328,15 +328,14 @@ void w4a4_gemm(const GemmArgs& g, cudaStream_t stream, GemmPath path) {
   QUAROT_CHECK(g.ldo >= (g.mode == OutMode::SwiGLU ? g.N / 2 : g.N), "w4a4_gemm: ldo = ", g.ldo,
                " is smaller than the output width");
   if (g.M == 0) return;
-  const Params p{g.a, g.a_tile_rows, g.a_scale, g.w, g.w_scale, g.bias, g.out, g.ldo, g.M, g.N, g.K, int(g.mode),
-                 g.slow_producer};
+  const Params p{g.a, g.a_tile_rows, g.a_scale, g.w, g.w_scale, g.bias, g.out, g.ldo, g.M, g.N, g.K, int(g.mode)};
   if (g.a_tile_rows > 0) {
     const WgmmaBlock b = w4a4_wgmma_block(g.M, g.N);
     detail::launch_gemm_wgmma(p, b.channels, b.tokens, stream);
     return;
   }
   switch (choose(g.M, g.N, path)) {
-    case TileChoice::Skinny: detail::launch_skinny(p, stream); break;
+    case TileChoice::Skinny: detail::launch_skinny(p, g.slow_producer, stream); break;
     case TileChoice::T128x128: launch_tiled<128, 128, 2, 4, 4>(p, stream); break;
     case TileChoice::T64x128: launch_tiled<64, 128, 1, 4, 4>(p, stream); break;
     case TileChoice::T64x64: launch_tiled<64, 64, 2, 2, 4>(p, stream); break;
