@@ -19,6 +19,13 @@ using gemm::word_of;
 
 constexpr int kLayoutRows = 32;  // output channels of one block row of the layout: two m16 tiles
 
+// Words between two tokens' partial sums in `red` (put_partials, store): the
+// channels of a block plus 4. Unpadded, the four lanes t of a quad (tokens 2t, 2t +
+// 1) stored to one bank, every store of the partials a 4-way conflict; with 4 more
+// words lane (g, t) lands on bank 8t + g.
+template <int RB>
+constexpr int kRedStride = kLayoutRows * RB + 4;
+
 // RB block rows of the layout (RB * 32 output channels) per block: each activation
 // load then meets RB times the weights (RB = 2 halves the activations' L2 traffic;
 // launch below says where it is used). RB = 2 needs N % 64 == 0: the layout has no
@@ -102,7 +109,7 @@ struct Scales {
 // The warps' partial sums into `red`, token-major (store below says why). C
 // fragment: c0/c1 = (channel g, tokens 2t, 2t+1), c2/c3 = channel g + 8.
 template <int TT, int RB, int W>
-__device__ __forceinline__ void put_partials(int (&red)[W][8 * TT][kLayoutRows * RB], const int (&acc)[2 * RB][TT][4],
+__device__ __forceinline__ void put_partials(int (&red)[W][8 * TT][kRedStride<RB>], const int (&acc)[2 * RB][TT][4],
                                              int warp, int g, int t) {
 #pragma unroll
   for (int i = 0; i < 2 * RB; ++i)
@@ -122,7 +129,7 @@ __device__ __forceinline__ void put_partials(int (&red)[W][8 * TT][kLayoutRows *
 // to 8-16 rows). s_sw, s_bias and s_sa hold the block's scales; a barrier before
 // this has made `red` and them visible.
 template <int TT, int RB, int W>
-__device__ __forceinline__ void store(const Params& p, int n0, const int (&red)[W][8 * TT][kLayoutRows * RB],
+__device__ __forceinline__ void store(const Params& p, int n0, const int (&red)[W][8 * TT][kRedStride<RB>],
                                       const float (&s_sw)[kLayoutRows * RB], const float (&s_bias)[kLayoutRows * RB],
                                       const float (&s_sa)[8 * TT]) {
   constexpr int kTok = 8 * TT, kRows = kLayoutRows * RB;

@@ -8,8 +8,9 @@
 // still pull it after the wait at about DRAM speed. Here every warp issues cp.async
 // for all of its k-steps (exactly the 16-byte pieces each lane reads back) before
 // the wait, one commit group per step, so the whole run moves into shared memory
-// while the Hadamard runs. After the wait only the activation codes come from L2,
-// three steps ahead in registers; each lane waits for its own copies of a step
+// while the Hadamard runs. After the wait only the activation codes come from L2
+// (all of a warp's steps at once for up to 8 tokens, a step ahead for more);
+// each lane waits for its own copies of a step
 // (cp.async.wait_group: no barrier, since no lane reads another's bytes).
 //
 // Measured against the register kernel (NOTES.md, history 24): Llama-2 down_proj +
@@ -91,28 +92,43 @@ __global__ void __launch_bounds__(kWarps * 32, 1) gemm_skinny_staged_kernel(Para
   int acc[2][TT][4] = {};
   skinny::Scales<kRows, kTok> sc;
   const uint8_t* a = p.a;
-  SkinnyLoad<TT, 1> b0, b1, b2;
   gemm::pdl_wait();
   sc.load(p, n0);
-  skinny_load_x(b0, a, p.M, warp, g, t, kbytes);
-  skinny_load_x(b1, a, p.M, warp + W, g, t, kbytes);
-  for (int r = 0; r < my_steps; r += 3) {
-    const int step = warp + r * W;
-    skinny_load_x(b2, a, p.M, step + 2 * W, g, t, kbytes);
-    weights_of(b0, r);
-    skinny_mma(acc, b0);
-    if (r + 1 >= my_steps) break;
-    skinny_load_x(b0, a, p.M, step + 3 * W, g, t, kbytes);
-    weights_of(b1, r + 1);
-    skinny_mma(acc, b1);
-    if (r + 2 >= my_steps) break;
-    skinny_load_x(b1, a, p.M, step + 4 * W, g, t, kbytes);
-    weights_of(b2, r + 2);
-    skinny_mma(acc, b2);
+  if constexpr (TT == 1) {
+    // Up to 8 tokens: every step's activation codes requested at once (after the wait
+    // they are all this kernel still reads from L2): one round trip instead of a
+    // ring, 0.3 us of the linear at M = 1. At 9-16 tokens (11 MB of L2 reads from
+    // 128 SMs for K = 11008) see below.
+    SkinnyLoad<TT, 1> xr[kMaxSteps];
+#pragma unroll
+    for (int r = 0; r < kMaxSteps; ++r)
+      if (r < my_steps) skinny_load_x(xr[r], a, p.M, warp + r * W, g, t, kbytes);
+#pragma unroll
+    for (int r = 0; r < kMaxSteps; ++r) {
+      if (r >= my_steps) break;
+      weights_of(xr[r], r);
+      skinny_mma(acc, xr[r]);
+    }
+  } else {
+    // 9-16 tokens: a ring of two steps. Three were 0.05-0.3 us slower, all at once
+    // 0.7-1.1 us (NOTES.md, history 25): the fewer of these loads in flight, the
+    // sooner each arrives.
+    SkinnyLoad<TT, 1> b0, b1;
+    skinny_load_x(b0, a, p.M, warp, g, t, kbytes);
+    for (int r = 0; r < my_steps; r += 2) {
+      const int step = warp + r * W;
+      skinny_load_x(b1, a, p.M, step + W, g, t, kbytes);
+      weights_of(b0, r);
+      skinny_mma(acc, b0);
+      if (r + 1 >= my_steps) break;
+      skinny_load_x(b0, a, p.M, step + 2 * W, g, t, kbytes);
+      weights_of(b1, r + 1);
+      skinny_mma(acc, b1);
+    }
   }
 
   __syncthreads();  // every warp is past its weights: the partial sums reuse their memory
-  auto& red = *reinterpret_cast<int (*)[W][kTok][kRows]>(wsm);
+  auto& red = *reinterpret_cast<int (*)[W][kTok][kRedStride<1>]>(wsm);
   skinny::put_partials<TT, 1, W>(red, acc, warp, g, t);
   sc.stash(s_sw, s_bias, s_sa);
   __syncthreads();
@@ -123,7 +139,7 @@ template <int TT>
 bool launch(const Params& p, cudaStream_t stream) {
   const int ktiles = int(gemm::wtile_ktiles(p.K));
   const dim3 grid((p.N + kLayoutRows - 1) / kLayoutRows);
-  const size_t smem = std::max(size_t(ktiles) * 2048, sizeof(int) * kWarps * 8 * TT * kLayoutRows);
+  const size_t smem = std::max(size_t(ktiles) * 2048, sizeof(int) * kWarps * 8 * TT * kRedStride<1>);
   // 1 KB for the static scales.
   if (int64_t(grid.x) > device_sm_count() || (ktiles + kWarps - 1) / kWarps > kMaxSteps ||
       smem + 1024 > device_smem_optin())

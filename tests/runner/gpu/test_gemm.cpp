@@ -215,6 +215,7 @@ TEST_CASE("w4a4_gemm skinny path, weights staged in shared memory", "[gpu][gemm]
   staged(16, 4096, 4096);
   staged(1, 4096, 11008);                   // Llama-2 down_proj: 172 KB a block
   staged(16, 32, 14336, /*extreme=*/true);  // 224 KB a block, seven steps a warp
+  staged(8, 64, 14336, /*extreme=*/true);   // up to 8 tokens: all seven steps' codes loaded at once
   // Where it does not apply the register kernels run: more blocks than SMs, M > 16,
   // and a run past shared memory (K = 16384: 256 KB).
   staged(4, 4352, 1376);
