@@ -66,7 +66,7 @@ constexpr int kSkinnyMinBlocks = STAGES != 2 ? 0 : RB == 2 ? 2 : TT == 1 ? 4 : 3
 template <int TT, int RB, int WARPS, int STAGES, bool kL2Prefetch>
 __global__ void __launch_bounds__(WARPS * 32, (kSkinnyMinBlocks<TT, RB, STAGES>)) gemm_skinny_kernel(Params p) {
   constexpr int kSkinnyWarps = WARPS, kTok = 8 * TT, kRows = kLayoutRows * RB;
-  __shared__ int red[kSkinnyWarps][kTok][skinny::kRedStride<RB>];
+  __shared__ skinny::Partials<TT, RB, WARPS> red;
   static_assert(sizeof(red) <= 48 * 1024, "static shared memory");
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
   const int n0 = blockIdx.x * kRows;

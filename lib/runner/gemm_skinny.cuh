@@ -26,6 +26,9 @@ constexpr int kLayoutRows = 32;  // output channels of one block row of the layo
 // banks for 32 lanes (NOTES.md, history 25: down_proj 0.3-0.45 us at 9-16 tokens).
 template <int RB>
 constexpr int kRedStride = kLayoutRows * RB + 4;
+// The W warps' partial sums of a block, token-major (put_partials, store).
+template <int TT, int RB, int W>
+using Partials = int[W][8 * TT][kRedStride<RB>];
 
 // RB block rows of the layout (RB * 32 output channels) per block: each activation
 // load then meets RB times the weights (RB = 2 halves the activations' L2 traffic;
@@ -110,7 +113,7 @@ struct Scales {
 // The warps' partial sums into `red`, token-major (store below says why). C
 // fragment: c0/c1 = (channel g, tokens 2t, 2t+1), c2/c3 = channel g + 8.
 template <int TT, int RB, int W>
-__device__ __forceinline__ void put_partials(int (&red)[W][8 * TT][kRedStride<RB>], const int (&acc)[2 * RB][TT][4],
+__device__ __forceinline__ void put_partials(Partials<TT, RB, W>& red, const int (&acc)[2 * RB][TT][4],
                                              int warp, int g, int t) {
 #pragma unroll
   for (int i = 0; i < 2 * RB; ++i)
@@ -130,7 +133,7 @@ __device__ __forceinline__ void put_partials(int (&red)[W][8 * TT][kRedStride<RB
 // to 8-16 rows). s_sw, s_bias and s_sa hold the block's scales; a barrier before
 // this has made `red` and them visible.
 template <int TT, int RB, int W>
-__device__ __forceinline__ void store(const Params& p, int n0, const int (&red)[W][8 * TT][kRedStride<RB>],
+__device__ __forceinline__ void store(const Params& p, int n0, const Partials<TT, RB, W>& red,
                                       const float (&s_sw)[kLayoutRows * RB], const float (&s_bias)[kLayoutRows * RB],
                                       const float (&s_sa)[8 * TT]) {
   constexpr int kTok = 8 * TT, kRows = kLayoutRows * RB;

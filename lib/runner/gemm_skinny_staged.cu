@@ -128,7 +128,7 @@ __global__ void __launch_bounds__(kWarps * 32, 1) gemm_skinny_staged_kernel(Para
   }
 
   __syncthreads();  // every warp is past its weights: the partial sums reuse their memory
-  auto& red = *reinterpret_cast<int (*)[W][kTok][kRedStride<1>]>(wsm);
+  auto& red = *reinterpret_cast<Partials<TT, 1, W>*>(wsm);
   skinny::put_partials<TT, 1, W>(red, acc, warp, g, t);
   sc.stash(s_sw, s_bias, s_sa);
   __syncthreads();
@@ -139,7 +139,7 @@ template <int TT>
 bool launch(const Params& p, cudaStream_t stream) {
   const int ktiles = int(gemm::wtile_ktiles(p.K));
   const dim3 grid((p.N + kLayoutRows - 1) / kLayoutRows);
-  const size_t smem = std::max(size_t(ktiles) * 2048, sizeof(int) * kWarps * 8 * TT * kRedStride<1>);
+  const size_t smem = std::max(size_t(ktiles) * 2048, sizeof(Partials<TT, 1, kWarps>));
   // 1 KB for the static scales.
   if (int64_t(grid.x) > device_sm_count() || (ktiles + kWarps - 1) / kWarps > kMaxSteps ||
       smem + 1024 > device_smem_optin())
