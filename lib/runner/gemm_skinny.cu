@@ -80,20 +80,10 @@ __global__ void __launch_bounds__(WARPS * 32, (kSkinnyMinBlocks<TT, RB, STAGES>)
 #pragma unroll
       for (int e = 0; e < 4; ++e) acc[i][j][e] = 0;
 
-  // The epilogue's scales (skinny::Scales says why they are read with the first
-  // activation loads, after the PDL wait, and why this copy of its steps stays
-  // inline), in registers over the main loop.
+  // The epilogue's scales, in registers over the main loop (skinny::Scales says why
+  // they are read with the first activation loads, after the PDL wait).
   __shared__ float s_sw[kRows], s_bias[kRows], s_sa[kTok];
-  const bool scaled_out = p.mode != int(OutMode::I32);
-  const int sa_tok = int(threadIdx.x) - kRows;  // threads kRows.. load the activation scales
-  float my_sw = 0.0f, my_bias = 0.0f, my_sa = 0.0f;
-  const auto load_scales = [&] {
-    if (scaled_out && threadIdx.x < kRows && n0 + int(threadIdx.x) < p.N) {
-      my_sw = __ldg(p.sw + n0 + threadIdx.x);
-      if (p.bias != nullptr) my_bias = __ldg(p.bias + n0 + threadIdx.x);
-    }
-    if (scaled_out && sa_tok >= 0 && sa_tok < kTok && sa_tok < p.M) my_sa = p.sa[sa_tok];
-  };
+  skinny::Scales<kRows, kTok> sc;
 
   // The weights do not depend on the kernel before this one: pull this block's
   // rows toward L2 (kL2Prefetch) and into registers before waiting for the
@@ -120,7 +110,7 @@ __global__ void __launch_bounds__(WARPS * 32, (kSkinnyMinBlocks<TT, RB, STAGES>)
     skinny_load_w(b0, p, n0, warp, g, t, ktiles);
     skinny_load_w(b1, p, n0, warp + W, g, t, ktiles);
     gemm::pdl_wait();
-    load_scales();
+    sc.load(p, n0);
     skinny_load_x(b0, a, p.M, warp, g, t, kbytes);
     skinny_load_x(b1, a, p.M, warp + W, g, t, kbytes);
     for (int step = warp; step < steps; step += 3 * W) {
@@ -140,7 +130,7 @@ __global__ void __launch_bounds__(WARPS * 32, (kSkinnyMinBlocks<TT, RB, STAGES>)
     SkinnyLoad<TT, RB> b0, b1;
     skinny_load_w(b0, p, n0, warp, g, t, ktiles);
     gemm::pdl_wait();
-    load_scales();
+    sc.load(p, n0);
     skinny_load_x(b0, a, p.M, warp, g, t, kbytes);
     for (int step = warp; step < steps; step += 2 * W) {
       skinny_load_w(b1, p, n0, step + W, g, t, ktiles);
@@ -154,11 +144,7 @@ __global__ void __launch_bounds__(WARPS * 32, (kSkinnyMinBlocks<TT, RB, STAGES>)
   }
 
   skinny::put_partials<TT, RB, WARPS>(red, acc, warp, g, t);
-  if (threadIdx.x < kRows) {
-    s_sw[threadIdx.x] = my_sw;
-    s_bias[threadIdx.x] = my_bias;
-  }
-  if (sa_tok >= 0 && sa_tok < kTok) s_sa[sa_tok] = my_sa;
+  sc.stash(s_sw, s_bias, s_sa);
   __syncthreads();
   skinny::store<TT, RB, WARPS>(p, n0, red, s_sw, s_bias, s_sa);
 }

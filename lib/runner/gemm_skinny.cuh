@@ -83,10 +83,6 @@ __device__ __forceinline__ void skinny_mma(int (&acc)[2 * RB][TT][4], const Skin
 // history 23). Read before the wait instead (the weight scales are constants), the
 // linears at 16 tokens lost 0.2-0.56 us more. Kept in registers over the main loop,
 // in shared memory (stash, then the epilogue) from the reduction on.
-// Used by the staged kernel. The register kernels keep the same steps written
-// inline: through this struct the compiler scheduled their code differently (not
-// timed), and an earlier epilogue refactor of theirs had cost 0.2-0.5 us (NOTES,
-// history 24), so their code is kept byte-identical instead.
 template <int kRows, int kTok>
 struct Scales {
   float sw = 0.0f, bias = 0.0f, sa = 0.0f;
