@@ -168,7 +168,16 @@ void launch(const Params& p, bool slow_producer, cudaStream_t stream) {
       gemm::launch_pdl(gemm_skinny_kernel<TT, 1, 16, 3, true>, grid, dim3(16 * 32), 0, stream, p);
       return;
     }
-    // 8 warps: two register stages where that puts the whole grid on the GPU at once
+    // 8 warps. Up to two blocks an SM at up to 8 tokens: three register stages (88
+    // registers, two blocks an SM), more loads in flight per warp. Llama-3's fused
+    // qkv, 4096 -> 6144 (192 blocks): the whole linear 6.46 -> 6.09 us at M = 1. At
+    // 9-16 tokens three stages were 0.1 us slower there, and with more blocks (two
+    // waves at 88 registers) 0.2-0.6 us slower on 4096 -> 11008, 12288 and 14336.
+    if (TT == 1 && int64_t(grid.x) <= 2 * device_sm_count()) {
+      gemm::launch_pdl(gemm_skinny_kernel<TT, 1, 8, 3, false>, grid, dim3(8 * 32), 0, stream, p);
+      return;
+    }
+    // Else two register stages where that puts the whole grid on the GPU at once
     // (64 registers, four blocks an SM, at M <= 8; 80 and three at M <= 16). The
     // blocks of a second wave waited for the first's: 4096 -> 11008 at M = 16 14.1
     // -> 12.2 us, Llama-3's 4096 -> 14336 at M = 1 12.8 -> 12.0 (the whole linear).

@@ -181,7 +181,9 @@ TEST_CASE("w4a4_gemm skinny path (M <= 32)", "[gpu][gemm]") {
   run_case(rng, 16, 4096, 4096, GemmPath::Skinny);
   run_case(rng, 3, 64, 11008, GemmPath::Skinny);
   run_case(rng, 16, 32, 14336, GemmPath::Skinny, /*extreme=*/true);
-  run_case(rng, 4, 4352, 1376, GemmPath::Skinny);   // more blocks than SMs: the 8-warp variant
+  run_case(rng, 4, 4352, 1376, GemmPath::Skinny);   // more blocks than SMs: 8 warps, three register stages
+  run_case(rng, 1, 6144, 4096, GemmPath::Skinny);   // Llama-3's fused qkv: 192 blocks, three stages
+  run_case(rng, 6, 8704, 1376, GemmPath::Skinny);   // 272 blocks, past two an SM: two register stages
   run_case(rng, 12, 8192, 512, GemmPath::Skinny);   // 256 blocks: two register stages
   run_case(rng, 14, 13312, 256, GemmPath::Skinny);  // 416 blocks, past three an SM: 208 of 64 rows
   run_case(rng, 15, 13344, 256, GemmPath::Skinny);  // 417, N % 64 == 32: 32 rows, three stages
