@@ -4,6 +4,12 @@
 // inputs and weights rotated over several copies so that no run is served from L2.
 //
 //   bench_w4a4 [--m 1,16,256,2048,8192] [--shapes all|SUBSTRING] [--reps 15] [--extra KxN,...]
+//              [--settle-ms 2000]
+// --settle-ms: an idle pause before timing an M smaller than the one timed before it
+// (each shape's M = 1 after the previous shape's M = 8192). Timed right after the large
+// GEMMs, the small ones ran 0.4-0.8 us slower, cuBLAS's by 5-7% too, with the SM
+// clock unchanged (nvidia-smi: 1980 MHz), and took a second or more to recover
+// (docs/RESULTS.md section 5, session 11).
 // --extra adds plain linears (no online Hadamard) named "extra KxN", for probing a
 // kernel's behaviour between the Llama shapes (e.g. grids of exactly two or three
 // skinny blocks an SM); `--shapes extra` runs only those.
@@ -14,6 +20,7 @@
 #include <cuda_fp16.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -22,6 +29,7 @@
 #include <random>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "lib/io/dtype.h"
@@ -160,18 +168,20 @@ std::vector<int> parse_list(const std::string& s) {
 int main(int argc, char** argv) {
   std::vector<int> ms = {1, 16, 256, 2048, 8192};
   std::string shapes = "all";
-  int reps = 15;
+  int reps = 15, settle_ms = 2000;
   std::vector<Shape> all(std::begin(kShapes), std::end(kShapes));
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string k = argv[i], v = argv[i + 1];
     if (k == "--m") ms = parse_list(v);
     else if (k == "--shapes") shapes = v;
     else if (k == "--reps") reps = std::stoi(v);
+    else if (k == "--settle-ms") settle_ms = std::stoi(v);
     else if (k == "--extra") {
       if (!parse_extra(v, all)) return 2;
     } else {
       std::fprintf(stderr,
-                   "usage: bench_w4a4 [--m 1,16,...] [--shapes all|substring] [--reps N] [--extra KxN,...]\n");
+                   "usage: bench_w4a4 [--m 1,16,...] [--shapes all|substring] [--reps N] [--extra KxN,...] "
+                   "[--settle-ms MS]\n");
       return 2;
     }
   }
@@ -188,6 +198,7 @@ int main(int argc, char** argv) {
     CUBLAS_CHECK(cublasSetWorkspace(cublas, workspace.get(), workspace.bytes()));
     Pool pool(12345);
     const int max_m = *std::max_element(ms.begin(), ms.end());
+    int last_m = 0;  // the M timed last (--settle-ms)
 
     std::printf("%-28s %6s %10s %9s %9s %10s %8s %9s %s\n", "shape", "M", "w4a4_us", "quant_us", "gemm_us",
                 "bf16_us", "speedup", "w4a4_TOPS", "path");
@@ -218,6 +229,8 @@ int main(int argc, char** argv) {
         fill_from(wbf[r], pool.bf16, size_t(r) * 7919);
       }
       for (int M : ms) {
+        if (M < last_m && settle_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(settle_ms));
+        last_m = M;
         const size_t x_elems = size_t(M) * K;
         const int rx = int(std::clamp<size_t>((size_t(256) << 20) / (x_elems * 2) + 1, 2, 8));
         std::vector<DeviceBuffer<uint16_t>> x16(rx), xbf(rx);
