@@ -8,8 +8,8 @@
 // --settle-ms: an idle pause before timing an M smaller than the one timed before it
 // (each shape's M = 1 after the previous shape's M = 8192). Timed right after the large
 // GEMMs, the small ones ran 0.4-0.8 us slower, cuBLAS's by 5-7% too, with the SM
-// clock unchanged (nvidia-smi: 1980 MHz), and took a second or more to recover
-// (docs/RESULTS.md section 5, session 11).
+// clock unchanged (nvidia-smi: 1980 MHz); still slower on the next run, and back to
+// normal 3 s later (docs/RESULTS.md section 5, session 11).
 // --extra adds plain linears (no online Hadamard) named "extra KxN", for probing a
 // kernel's behaviour between the Llama shapes (e.g. grids of exactly two or three
 // skinny blocks an SM); `--shapes extra` runs only those.
