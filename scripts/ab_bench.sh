@@ -14,7 +14,7 @@ vars="$1"; rounds="$2"; shapes="$3"; ms="$4"; filt="${5:-}"
 d=/tmp/abrun; rm -rf "$d"; mkdir -p "$d" "$OUT/logs"
 tar -C "$d" -xJf .devbin/bins.tar.xz
 # Every staged variant, not only those run: a variant may be a shell script that runs
-# another one with settings (e.g. `QUAROT_RUNNER_HANDOFF=0 exec /tmp/abrun/bench_X "$@"`).
+# another one with settings (e.g. `QUAROT_RUNNER_PDL=0 exec /tmp/abrun/bench_X "$@"`).
 for f in .devbin/ab/bench_*.xz; do b=$(basename "$f" .xz); xz -dc "$f" > "$d/$b"; chmod +x "$d/$b"; done
 nvidia-smi --query-gpu=name,driver_version --format=csv > "$OUT/logs/gpu_info.txt"
 timeout 200 "$d/test_runner_gpu" $filt > "$OUT/logs/test_out.txt" 2>&1

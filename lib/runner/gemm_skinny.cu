@@ -173,9 +173,11 @@ void launch(const Params& p, bool slow_producer, cudaStream_t stream) {
     // qkv, 4096 -> 6144 (192 blocks): the whole linear 6.46 -> 6.09 us at M = 1. At
     // 9-16 tokens three stages were 0.1 us slower there, and with more blocks (two
     // waves at 88 registers) 0.2-0.9 us slower on 4096 -> 11008, 12288 and 14336.
-    if (TT == 1 && int64_t(grid.x) <= 2 * device_sm_count()) {
-      gemm::launch_pdl(gemm_skinny_kernel<TT, 1, 8, 3, false>, grid, dim3(8 * 32), 0, stream, p);
-      return;
+    if constexpr (TT == 1) {
+      if (int64_t(grid.x) <= 2 * device_sm_count()) {
+        gemm::launch_pdl(gemm_skinny_kernel<TT, 1, 8, 3, false>, grid, dim3(8 * 32), 0, stream, p);
+        return;
+      }
     }
     // Else two register stages where that puts the whole grid on the GPU at once
     // (64 registers, four blocks an SM, at M <= 8; 80 and three at M <= 16). The
