@@ -4,12 +4,14 @@
 // inputs and weights rotated over several copies so that no run is served from L2.
 //
 //   bench_w4a4 [--m 1,16,256,2048,8192] [--shapes all|SUBSTRING] [--reps 15] [--extra KxN,...]
-//              [--settle-ms 2000]
+//              [--settle-ms 2000] [--tail-split 1]
 // --settle-ms: an idle pause before timing an M smaller than the one timed before it
 // (each shape's M = 1 after the previous shape's M = 8192). Timed right after the large
 // GEMMs, the small ones ran 0.4-0.8 us slower, cuBLAS's by 5-7% too, with the SM
 // clock unchanged (nvidia-smi: 1980 MHz); still slower on the next run, and back to
 // normal 3 s later (docs/RESULTS.md section 5, session 11).
+// --tail-split 0: no workspace for the wgmma GEMM, so no split of its last partial
+// round of tiles along K (GemmArgs::workspace), for comparison.
 // --extra adds plain linears (no online Hadamard) named "extra KxN", for probing a
 // kernel's behaviour between the Llama shapes (e.g. grids of exactly two or three
 // skinny blocks an SM); `--shapes extra` runs only those.
@@ -168,7 +170,7 @@ std::vector<int> parse_list(const std::string& s) {
 int main(int argc, char** argv) {
   std::vector<int> ms = {1, 16, 256, 2048, 8192};
   std::string shapes = "all";
-  int reps = 15, settle_ms = 2000;
+  int reps = 15, settle_ms = 2000, tail_split = 1;
   std::vector<Shape> all(std::begin(kShapes), std::end(kShapes));
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string k = argv[i], v = argv[i + 1];
@@ -176,12 +178,13 @@ int main(int argc, char** argv) {
     else if (k == "--shapes") shapes = v;
     else if (k == "--reps") reps = std::stoi(v);
     else if (k == "--settle-ms") settle_ms = std::stoi(v);
+    else if (k == "--tail-split") tail_split = std::stoi(v);
     else if (k == "--extra") {
       if (!parse_extra(v, all)) return 2;
     } else {
       std::fprintf(stderr,
                    "usage: bench_w4a4 [--m 1,16,...] [--shapes all|substring] [--reps N] [--extra KxN,...] "
-                   "[--settle-ms MS]\n");
+                   "[--settle-ms MS] [--tail-split 0|1]\n");
       return 2;
     }
   }
@@ -244,6 +247,8 @@ int main(int argc, char** argv) {
         DeviceBuffer<uint8_t> packed(tile_rows > 0 ? act_tiles_bytes(tile_rows, K) : x_elems / 2);
         const ActCodes codes(packed.get(), tile_rows);
         DeviceBuffer<float> ascale(static_cast<size_t>(M));
+        DeviceBuffer<uint8_t> gemm_ws(tail_split != 0 ? w4a4_gemm_workspace_bytes(M, N, K) : 0);
+        gemm_ws.fill_bytes(0);
         DeviceBuffer<uint16_t> out(size_t(M) * N), outbf(size_t(M) * N);
         const ActQuantSpec aq{4, 0.9};
 
@@ -270,6 +275,8 @@ int main(int argc, char** argv) {
           g.K = K;
           g.mode = OutMode::F16;
           g.slow_producer = sh.online == Online::Rows;  // as the runner's down_proj
+          g.workspace = gemm_ws.get();
+          g.workspace_bytes = gemm_ws.bytes();
           return g;
         };
         auto gemm = [&](int i) { w4a4_gemm(args(i), stream); };

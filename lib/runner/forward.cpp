@@ -97,6 +97,14 @@ void WindowForward::layer(int64_t l) {
     g.K = W.K;
     g.mode = mode;
     g.slow_producer = after_hadamard;
+    const size_t ws = w4a4_gemm_workspace_bytes(T, W.N, W.K);
+    if (gemm_ws_.bytes() < ws) {
+      CUDA_CHECK(cudaStreamSynchronize(stream_));  // a GEMM in flight may still use the old one
+      gemm_ws_.resize(ws);
+      gemm_ws_.fill_bytes(0);
+    }
+    g.workspace = gemm_ws_.get();
+    g.workspace_bytes = gemm_ws_.bytes();
     w4a4_gemm(g, stream_);
   };
 

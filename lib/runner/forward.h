@@ -35,7 +35,7 @@ class WindowForward {
   cublasHandle_t cublas_ = nullptr;
   DeviceBuffer<int32_t> ids_;
   DeviceBuffer<float> h_, act_scale_, qkv_, q_, attn_, mlp_, rope_cos_, rope_sin_;
-  DeviceBuffer<uint8_t> act_packed_, k_codes_, v_codes_;
+  DeviceBuffer<uint8_t> act_packed_, k_codes_, v_codes_, gemm_ws_;
   DeviceBuffer<float> k_scale_, k_zero_, v_scale_, v_zero_;
   DeviceBuffer<uint16_t> x16_;
   DeviceBuffer<float> logits_;

@@ -22,6 +22,8 @@ struct Params {
   int64_t ldo;
   int M, N, K;
   int mode;
+  void* ws;  // GemmArgs::workspace (wgmma 128 x 128 only)
+  size_t ws_bytes;
 };
 
 // Byte of packed weight byte kb (codes 2kb, 2kb + 1) of row n in the GEMM layout
@@ -151,4 +153,6 @@ bool wgmma_supported();
 // Block shapes (channels x tokens): 256 x 128 (one block per SM), 128 x 128,
 // 128 x 64 and 64 x 64 (two), see gemm_wgmma.cu.
 void launch_gemm_wgmma(const gemm::Params& p, int channels, int tokens, cudaStream_t stream);
+// The workspace that launch_gemm_wgmma's 128 x 128 block uses for M x N x K (0: it does not split).
+size_t wgmma_tail_workspace_bytes(int M, int N, int K);
 }  // namespace quarot::runner::detail

@@ -269,6 +269,12 @@ int64_t w4a4_act_tile_rows(int M, int N, int K) {
   return (int64_t(M) + 127) / 128 * 128;
 }
 
+size_t w4a4_gemm_workspace_bytes(int M, int N, int K) {
+  if (M <= 0 || !detail::wgmma_supported()) return 0;
+  const WgmmaBlock b = w4a4_wgmma_block(M, N);
+  return b.channels == 128 && b.tokens == 128 ? detail::wgmma_tail_workspace_bytes(M, N, K) : 0;
+}
+
 void set_wgmma_policy(WgmmaPolicy policy) { wgmma_policy().store(int(policy)); }
 void set_wgmma_tile(WgmmaTile tile) { wgmma_tile().store(int(tile)); }
 
@@ -327,8 +333,12 @@ void w4a4_gemm(const GemmArgs& g, cudaStream_t stream, GemmPath path) {
                "w4a4_gemm: tiled activations need the wgmma kernel, i.e. an sm_90 GPU (H100/H200)");
   QUAROT_CHECK(g.ldo >= (g.mode == OutMode::SwiGLU ? g.N / 2 : g.N), "w4a4_gemm: ldo = ", g.ldo,
                " is smaller than the output width");
+  QUAROT_CHECK(g.workspace == nullptr || g.workspace_bytes >= w4a4_gemm_workspace_bytes(g.M, g.N, g.K),
+               "w4a4_gemm: workspace_bytes ", g.workspace_bytes, " < w4a4_gemm_workspace_bytes = ",
+               w4a4_gemm_workspace_bytes(g.M, g.N, g.K));
   if (g.M == 0) return;
-  const Params p{g.a, g.a_tile_rows, g.a_scale, g.w, g.w_scale, g.bias, g.out, g.ldo, g.M, g.N, g.K, int(g.mode)};
+  const Params p{g.a, g.a_tile_rows, g.a_scale, g.w, g.w_scale, g.bias, g.out, g.ldo, g.M, g.N, g.K, int(g.mode),
+                 g.workspace, g.workspace_bytes};
   if (g.a_tile_rows > 0) {
     const WgmmaBlock b = w4a4_wgmma_block(g.M, g.N);
     detail::launch_gemm_wgmma(p, b.channels, b.tokens, stream);

@@ -26,6 +26,9 @@
 // Persistent variants (one block per SM walking the tiles, the next tile's k-tiles
 // loaded during the epilogue) were no faster with thread stores and 10% slower
 // with the stores handed to the bulk-copy engine (NOTES.md, history 10 and 15).
+// What they would have bought at a grid's end, SMs idle while the last partial
+// round of tiles runs, the 128 x 128 block gets by splitting that round's tiles
+// along K (TailSplit below; the caller's GemmArgs::workspace holds the partials).
 #include <cuda_fp16.h>
 
 #include <algorithm>
@@ -358,10 +361,71 @@ __device__ __forceinline__ void epilogue(const Params& p, const int (&acc)[C::kH
   }
 }
 
+// The last, partial round of tiles split along K (the 128 x 128 block only). With
+// two blocks an SM and every tile taking about the same time, a grid runs in rounds
+// of 2 x SMs tiles; a last round of a few tiles leaves most SMs idle for a tile's
+// time (Llama-2 up at 2048 tokens: 1376 tiles, 5 rounds of 264 and one of 56).
+// Those tail tiles are split into `splits` K ranges, a block each. Each block
+// writes its int32 partial sums (exact: the result is the same bits as unsplit)
+// to `partials`, and the last of a tile's blocks to arrive (counted in `counters`,
+// which it resets for the next launch) adds the others' and runs the epilogue.
+struct TailSplit {
+  int full = 0;              // tiles before the tail: a block each, the whole K
+  int splits = 1;            // blocks per tail tile
+  int tiles_x = 1;           // channel tiles per token tile (tile = x + tiles_x * y)
+  int* counters = nullptr;   // [tail tiles], zero between launches
+  int4* partials = nullptr;  // [tail tile][split][32][128 threads]
+};
+
+// A split block of tail tile `tt` (one consumer warpgroup, 128 threads): publish
+// this block's partial sums; the last block of the tile adds the others' into its
+// accumulators and returns true (it runs the epilogue), every other one false.
+template <class C>
+__device__ __forceinline__ bool tail_reduce(const TailSplit& ts, int tt, int split, int (&acc)[C::kHalf][C::kAcc]) {
+  static_assert(C::kHalf * C::kAcc == 128, "the partials' layout is 32 int4 a thread");
+  constexpr int kV = C::kAcc / 4;  // int4 per m64 half
+  __shared__ int s_last;
+  const int lt = threadIdx.x & 127;
+  // Thread-major within each int4 index, so that a warp's stores and loads are
+  // 512 contiguous bytes.
+  int4* mine = ts.partials + (int64_t(tt) * ts.splits + split) * 32 * 128 + lt;
+#pragma unroll
+  for (int q = 0; q < C::kHalf; ++q)
+#pragma unroll
+    for (int v = 0; v < kV; ++v)
+      __stcg(mine + (q * kV + v) * 128,
+             make_int4(acc[q][4 * v], acc[q][4 * v + 1], acc[q][4 * v + 2], acc[q][4 * v + 3]));
+  __threadfence();  // this thread's partials are visible before the block counts itself
+  named_barrier(2, 128);
+  if (lt == 0) {
+    const int before = atomicAdd(ts.counters + tt, 1);
+    s_last = before == ts.splits - 1;
+    if (s_last) ts.counters[tt] = 0;  // every block of the tile has counted
+  }
+  named_barrier(2, 128);
+  if (!s_last) return false;
+  __threadfence();
+  for (int o = 0; o < ts.splits; ++o) {
+    if (o == split) continue;
+    const int4* other = ts.partials + (int64_t(tt) * ts.splits + o) * 32 * 128 + lt;
+#pragma unroll
+    for (int q = 0; q < C::kHalf; ++q)
+#pragma unroll
+      for (int v = 0; v < kV; ++v) {
+        const int4 x = __ldcg(other + (q * kV + v) * 128);
+        acc[q][4 * v] += x.x;
+        acc[q][4 * v + 1] += x.y;
+        acc[q][4 * v + 2] += x.z;
+        acc[q][4 * v + 3] += x.w;
+      }
+  }
+  return true;
+}
+
 template <int kConsumers, int kTokens, int kHalves>
 __global__ void __launch_bounds__(Cfg<kConsumers, kTokens, kHalves>::kThreads,
                                   Cfg<kConsumers, kTokens, kHalves>::kBlocksPerSm)
-    gemm_wgmma_kernel(Params p) {
+    gemm_wgmma_kernel(Params p, TailSplit ts) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
   using C = Cfg<kConsumers, kTokens, kHalves>;
   constexpr int kStages = C::kStages;
@@ -380,8 +444,17 @@ __global__ void __launch_bounds__(Cfg<kConsumers, kTokens, kHalves>::kThreads,
   }
   __syncthreads();
 
-  const int n0 = blockIdx.x * C::kBN, m0 = blockIdx.y * kTokens;
-  const int kbytes = p.K / 2, ktiles = (kbytes + kWRow - 1) / kWRow;
+  // This block's tile and its k-tiles [kt_begin, kt_begin + ktiles) (TailSplit).
+  const int kbytes = p.K / 2, ktiles_all = (kbytes + kWRow - 1) / kWRow;
+  int tile = int(blockIdx.x), split = -1, kt_begin = 0, ktiles = ktiles_all;
+  if (tile >= ts.full) {
+    const int b = tile - ts.full;
+    tile = ts.full + b / ts.splits;
+    split = b % ts.splits;
+    kt_begin = split * ktiles_all / ts.splits;
+    ktiles = (split + 1) * ktiles_all / ts.splits - kt_begin;
+  }
+  const int n0 = (tile % ts.tiles_x) * C::kBN, m0 = (tile / ts.tiles_x) * kTokens;
 
   if (wg == 0) {
     asm volatile("setmaxnreg.dec.sync.aligned.u32 %0;\n" ::"n"(C::kProducerRegs) : "memory");
@@ -395,7 +468,7 @@ __global__ void __launch_bounds__(Cfg<kConsumers, kTokens, kHalves>::kThreads,
       const uint8_t* wsrc = p.w + int64_t(n0 / 32) * wkt * 2048;
       const int nstages = (ktiles + C::kKt - 1) / C::kKt;
       for (int seq = 0; seq < nstages; ++seq) {
-        const int s = seq % kStages, kt0 = seq * C::kKt, kts = min(C::kKt, ktiles - kt0);
+        const int s = seq % kStages, kt0 = kt_begin + seq * C::kKt, kts = min(C::kKt, kt_begin + ktiles - kt0);
         if (seq >= kStages) mbar_wait(sm.empty(s), (seq / kStages - 1) & 1);
         const uint32_t dst = sm.base + s * C::kStageBytes;
         mbar_arrive_expect_tx(sm.full(s), kts * (C::kABytes + nblk * 2048));
@@ -418,12 +491,33 @@ __global__ void __launch_bounds__(Cfg<kConsumers, kTokens, kHalves>::kThreads,
 #pragma unroll
       for (int i = 0; i < C::kAcc; ++i) acc[q][i] = 0;
     consume_all<C>(sm, ktiles, c, acc);
+    if constexpr (kConsumers == 1 && kTokens == 128 && kHalves == 2) {
+      if (split >= 0 && !tail_reduce<C>(ts, tile - ts.full, split, acc)) return;
+    }
 
     // Every consumer is past its last wgmma: the stage buffers are free.
     if (kConsumers > 1) named_barrier(1, 128 * kConsumers);
     epilogue<C>(p, acc, reinterpret_cast<float*>(sm.ptr) + c * (C::kStagedBytes / 4), n0 + c * C::kCh, m0);
   }
 #endif
+}
+
+// The tail split of a grid of `tiles` 128 x 128 tiles (TailSplit): where the last
+// round (two blocks an SM) holds at most half the slots, as many K ranges per tail
+// tile as fill the slots, at least 4 k-tiles each, at most 8.
+struct TailPlan {
+  int tail = 0, splits = 1;
+  // The workspace: the tail tiles' counters, then (256-byte aligned) their partials.
+  size_t counter_bytes() const { return (size_t(tail) * sizeof(int) + 255) / 256 * 256; }
+  size_t bytes() const { return splits < 2 ? 0 : counter_bytes() + size_t(tail) * splits * 32 * 128 * sizeof(int4); }
+};
+TailPlan tail_plan(int tiles, int K) {
+  const int slots = 2 * device_sm_count(), ktiles = (K / 2 + kWRow - 1) / kWRow;
+  TailPlan t;
+  if (tiles <= slots) return t;
+  t.tail = tiles - (tiles - 1) / slots * slots;
+  t.splits = std::max(1, std::min({slots / t.tail, ktiles / 4, 8}));
+  return t;
 }
 
 template <int kConsumers, int kTokens, int kHalves = 2>
@@ -445,10 +539,25 @@ void launch(const Params& p, cudaStream_t stream) {
     return true;
   }();
   (void)configured;
-  const dim3 grid((p.N + C::kBN - 1) / C::kBN, (p.M + kTokens - 1) / kTokens);
-  const bool alone = C::kBlocksPerSm > 1 && int64_t(grid.x) * grid.y <= device_sm_count();
+  // One grid dimension: tile = channel tile + tiles_x * token tile, the order in
+  // which a 2D grid's blocks were launched.
+  const int tiles_x = (p.N + C::kBN - 1) / C::kBN, tiles = tiles_x * ((p.M + kTokens - 1) / kTokens);
+  const bool alone = C::kBlocksPerSm > 1 && tiles <= device_sm_count();
   const size_t smem = alone ? kAloneSmem : C::kSmem;
-  gemm::launch_pdl(kernel, grid, dim3(C::kThreads), smem, stream, p);
+  TailSplit ts;
+  ts.full = tiles;
+  ts.tiles_x = tiles_x;
+  if constexpr (kConsumers == 1 && kTokens == 128 && kHalves == 2) {
+    const TailPlan t = tail_plan(tiles, p.K);
+    if (t.splits > 1 && p.ws != nullptr && p.ws_bytes >= t.bytes()) {
+      ts.full = tiles - t.tail;
+      ts.splits = t.splits;
+      ts.counters = static_cast<int*>(p.ws);
+      ts.partials = reinterpret_cast<int4*>(static_cast<uint8_t*>(p.ws) + t.counter_bytes());
+    }
+  }
+  const int blocks = ts.full + (tiles - ts.full) * ts.splits;
+  gemm::launch_pdl(kernel, dim3(blocks), dim3(C::kThreads), smem, stream, p, ts);
 }
 
 }  // namespace
@@ -471,6 +580,10 @@ bool wgmma_supported() {
     return loads;
   }();
   return ok;
+}
+
+size_t wgmma_tail_workspace_bytes(int M, int N, int K) {
+  return tail_plan(((N + 127) / 128) * ((M + 127) / 128), K).bytes();
 }
 
 void launch_gemm_wgmma(const Params& p, int channels, int tokens, cudaStream_t stream) {

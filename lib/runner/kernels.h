@@ -115,6 +115,13 @@ struct GemmArgs {
   // rows): the skinny GEMM then copies its whole weight run into shared memory while
   // it runs (gemm_skinny_staged.cu). Only a hint: results are the same either way.
   bool slow_producer = false;
+  // Scratch for the wgmma kernel's split of its last round of tiles along K (0.5-5%
+  // on grids whose last round is a small part of the GPU, gemm_wgmma.cu): at least
+  // w4a4_gemm_workspace_bytes(M, N, K) bytes, zeroed once before its first use (the
+  // kernel leaves it zeroed), not shared by GEMMs that may run at the same time.
+  // Null: no split; the results are the same bits either way.
+  void* workspace = nullptr;
+  size_t workspace_bytes = 0;
 };
 
 // C = A_codes · W_codesᵀ in int32 on INT8 tensor cores, scales in the epilogue.
@@ -128,6 +135,9 @@ void w4a4_gemm(const GemmArgs& g, cudaStream_t stream, GemmPath path = GemmPath:
 // (sm_90, M > 16 and not the skinny kernel's, unless QUAROT_RUNNER_WGMMA=0), else
 // 0 (packed).
 int64_t w4a4_act_tile_rows(int M, int N, int K);
+// GemmArgs::workspace for an M x N x K GEMM on the wgmma path (the block it would
+// take): 0 where that kernel does not split, or without one.
+size_t w4a4_gemm_workspace_bytes(int M, int N, int K);
 // When w4a4_act_tile_rows picks the wgmma kernel: Auto as described there, Never
 // (also QUAROT_RUNNER_WGMMA=0: the mma.sync kernels, for comparison), Always (also
 // QUAROT_RUNNER_WGMMA=1) for any M > 16 on sm_90 (tests, benchmarks).

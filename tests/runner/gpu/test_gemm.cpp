@@ -73,6 +73,12 @@ void run_case(std::mt19937_64& rng, int M, int N, int K, GemmPath path, bool ext
   g.N = N;
   g.K = K;
   g.slow_producer = slow_producer;
+  // The wgmma kernel's tail split needs its workspace, zeroed once (every launch below
+  // reuses it).
+  DeviceBuffer<uint8_t> ws(path == GemmPath::Wgmma ? w4a4_gemm_workspace_bytes(M, N, K) : 0);
+  ws.fill_bytes(0);
+  g.workspace = ws.get();
+  g.workspace_bytes = ws.bytes();
 
   // Exact integer products.
   {
@@ -261,6 +267,35 @@ TEST_CASE("w4a4_gemm wgmma path (sm_90a)", "[gpu][gemm]") {
     run_case(rng, 64, 48, 14336, GemmPath::Wgmma, /*extreme=*/true);
     run_case(rng, 520, 1024, 2048, GemmPath::Wgmma);  // 5 token tiles x 4-8 channel tiles, 16 k-tiles
     run_case(rng, 2100, 2320, 128, GemmPath::Wgmma);  // > 1 wave, row and channel tails
+  }
+  // The last round's split along K (TailSplit, gemm_wgmma.cu): 2 x SMs + 20 or + 22
+  // tiles of 128 x 128 leave a last round of 20 or 22, split into 8 K ranges (32
+  // k-tiles) or 2 (11 k-tiles: 5 and 6); the second case also has a token tile past
+  // the first and a channel tail. Each case launches five times, so a tile counter
+  // left unreset would show as a wrong sum.
+  {
+    set_wgmma_tile(WgmmaTile::C128x128);
+    int sms = 0;
+    REQUIRE(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0) == cudaSuccess);
+    auto rng = rng_for("gemm_wgmma_tail_split");
+    const int n1 = 128 * (2 * sms + 20), n2 = 64 * (2 * sms + 20) + 16;
+    // The counters, then 20 x 8 and 22 x 2 partial tiles of 64 KB.
+    REQUIRE(w4a4_gemm_workspace_bytes(17, n1, 4096) == 256 + size_t(20 * 8) * 65536);
+    REQUIRE(w4a4_gemm_workspace_bytes(129, n2, 1376) == 256 + size_t(22 * 2) * 65536);
+    REQUIRE(w4a4_gemm_workspace_bytes(17, 128 * 2 * sms, 4096) == 0);          // no partial last round
+    REQUIRE(w4a4_gemm_workspace_bytes(17, 128 * (2 * sms + 200), 4096) == 0);  // a last round of 200
+    run_case(rng, 17, n1, 4096, GemmPath::Wgmma);
+    run_case(rng, 129, n2, 1376, GemmPath::Wgmma);
+    GemmArgs g;
+    g.M = 17;
+    g.N = n1;
+    g.K = 4096;
+    g.ldo = n1;
+    g.a_tile_rows = 128;
+    uint8_t too_small = 0;
+    g.workspace = &too_small;
+    g.workspace_bytes = 1;
+    REQUIRE_THROWS_WITH(w4a4_gemm(g, nullptr, GemmPath::Wgmma), Catch::Contains("workspace_bytes"));
   }
   set_wgmma_tile(WgmmaTile::Auto);
   // Auto's block by shape (w4a4_wgmma_block), only with tiled activations.
