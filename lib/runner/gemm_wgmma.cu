@@ -26,9 +26,9 @@
 // Persistent variants (one block per SM walking the tiles, the next tile's k-tiles
 // loaded during the epilogue) were no faster with thread stores and 10% slower
 // with the stores handed to the bulk-copy engine (NOTES.md, history 10 and 15).
-// What they would have bought at a grid's end, SMs idle while the last partial
-// round of tiles runs, the 128 x 128 block gets by splitting that round's tiles
-// along K (TailSplit below; the caller's GemmArgs::workspace holds the partials).
+// The idle SMs at a grid's end, while its last partial round of tiles runs, are
+// instead filled by splitting that round's tiles along K (128 x 128 block only:
+// TailSplit below; the caller's GemmArgs::workspace holds the partial sums).
 #include <cuda_fp16.h>
 
 #include <algorithm>
