@@ -81,6 +81,9 @@ struct Cfg {
   // k-tiles) and the 128-token ones 30% slower (2 stages: the producer waits for
   // the consumer to free a whole stage). NOTES.md, history 19.
   static constexpr int kKt = kTokens == 64 ? 2 : 1;
+  // The last partial round's split along K (gemm_tail_split.cuh): the 128 x 128
+  // block, where one block per tile of that round leaves most SMs idle.
+  static constexpr bool kTailSplit = kConsumers == 1 && kTokens == 128 && kHalves == 2;
   static constexpr int kStages = kConsumers == 2 ? 5 : kTokens == 128 ? 4 : kHalves == 2 ? 3 : 4;
   static constexpr int kWBytes = kBN * kWRow * kKt;
   // Activation tiles first (swizzle atoms are 1024-byte aligned), then per weight
@@ -431,7 +434,7 @@ __global__ void __launch_bounds__(Cfg<kConsumers, kTokens, kHalves>::kThreads,
 #pragma unroll
       for (int i = 0; i < C::kAcc; ++i) acc[q][i] = 0;
     consume_all<C>(sm, ktiles, c, acc);
-    if constexpr (kConsumers == 1 && kTokens == 128 && kHalves == 2) {
+    if constexpr (C::kTailSplit) {
       if (split >= 0 && !tail_reduce<C>(ts, tile - ts.full, split, acc)) return;
     }
 
@@ -469,7 +472,7 @@ void launch(const Params& p, cudaStream_t stream) {
   TailSplit ts;
   ts.full = tiles;
   ts.tiles_x = tiles_x;
-  if constexpr (kConsumers == 1 && kTokens == 128 && kHalves == 2) {
+  if constexpr (C::kTailSplit) {
     const TailPlan t = tail_plan(tiles, int(gemm::wtile_ktiles(p.K)));
     if (t.splits > 1 && p.ws != nullptr && p.ws_bytes >= t.bytes()) {
       ts.full = tiles - t.tail;
