@@ -25,6 +25,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <functional>
 #include <iterator>
@@ -40,6 +41,12 @@
 #include "lib/runner/kernels.h"
 
 using namespace quarot::runner;
+
+#if defined(QUAROT_GEMM_TIMELINE)
+namespace quarot::runner::detail {
+bool wgmma_timeline_dump(const char* path);  // gemm_wgmma.cu, diagnostic builds only
+}
+#endif
 
 namespace {
 
@@ -293,6 +300,17 @@ int main(int argc, char** argv) {
         const double t_both = time_us(both, reps, stream);
         const double t_quant = time_us(quant, reps, stream);
         const double t_gemm = time_us(gemm, reps, stream);
+#if defined(QUAROT_GEMM_TIMELINE)
+        // The GEMM's graph ran last: the stamps are its final launch's.
+        if (const char* dir = std::getenv("QUAROT_TIMELINE_DIR"); dir != nullptr && t_gemm > 0) {
+          std::string name = sh.name.substr(0, sh.name.find(' '));
+          for (char& ch : name)
+            if (ch == '/' || ch == '+') ch = '_';
+          const std::string path = std::string(dir) + "/" + name + "_M" + std::to_string(M) + ".csv";
+          if (std::strstr(w4a4_gemm_path_name(M, N, K), "wgmma") != nullptr && !detail::wgmma_timeline_dump(path.c_str()))
+            std::fprintf(stderr, "bench_w4a4: cannot write %s\n", path.c_str());
+        }
+#endif
         const double t_bf = time_us(bf16, reps, stream);
         const double tops = 2.0 * M * double(N) * K / (t_both * 1e-6) / 1e12;
         std::printf("%-28s %6d %10.2f %9.2f %9.2f %10.2f %7.2fx %9.1f %s\n", sh.name.c_str(), M, t_both, t_quant,

@@ -155,4 +155,8 @@ bool wgmma_supported();
 void launch_gemm_wgmma(const gemm::Params& p, int channels, int tokens, cudaStream_t stream);
 // The workspace that launch_gemm_wgmma's 128 x 128 block uses for M x N x K (0: it does not split).
 size_t wgmma_tail_workspace_bytes(int M, int N, int K);
+#if defined(QUAROT_GEMM_TIMELINE)
+// The last wgmma launch's block stamps as CSV (gemm_timeline.cuh); false if the file cannot be written.
+bool wgmma_timeline_dump(const char* path);
+#endif
 }  // namespace quarot::runner::detail

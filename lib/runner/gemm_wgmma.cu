@@ -32,13 +32,17 @@
 #include <cuda_fp16.h>
 
 #include <algorithm>
+#include <cstdio>
+#include <type_traits>
 #include <cstring>
+#include <vector>
 
 #include "lib/core/error.h"
 #include "lib/runner/cuda_check.h"
 #include "lib/runner/device_common.cuh"
 #include "lib/runner/gemm_common.cuh"
 #include "lib/runner/gemm_tail_split.cuh"
+#include "lib/runner/gemm_timeline.cuh"
 #include "lib/runner/kernels.h"
 #include "lib/runner/launch_util.h"
 #include "lib/runner/wgmma_ptx.cuh"
@@ -98,7 +102,12 @@ struct Cfg {
   static constexpr int kProducerRegs = kConsumers == 1 && kTokens == 128 ? 24 : 40;
   static constexpr int kConsumerRegs = kTokens == 128 ? 232 : 216;
   static_assert(kProducerRegs + kConsumers * kConsumerRegs <= (1 + kConsumers) * kLaunchRegs, "setmaxnreg budget");
-  static constexpr size_t kSmem = size_t(kStages) * kStageBytes + 2 * kStages * sizeof(uint64_t) + 1024;
+  // Each consumer's token scales, channel scales and biases, read before its k-loop
+  // (after them, with one consumer warpgroup an SM's only warps left issuing, their
+  // latency stood in the epilogue; see epilogue()).
+  static constexpr int kScaleFloats = kTokens + 2 * kCh;
+  static constexpr int kScaleOffset = (kStages * kStageBytes + 2 * kStages * int(sizeof(uint64_t)) + 15) / 16 * 16;
+  static constexpr size_t kSmem = size_t(kScaleOffset) + size_t(kConsumers) * kScaleFloats * 4 + 1024;
   // 1 KB of an SM's shared memory is reserved per block.
   static_assert(kBlocksPerSm * (kSmem + 1024) <= kSmemPerSm, "blocks per SM do not fit in shared memory");
   // The epilogue stages each consumer's outputs in the (then free) stage buffers.
@@ -186,6 +195,7 @@ __device__ __forceinline__ void consume_unrolled(const Smem<C::kStages>& sm, int
                                                  int (&acc)[C::kHalf][C::kAcc]) {
   Frags<C::kHalf> f[2];
   load_frags<C>(sm, 0, c, f[0]);
+  if (threadIdx.x == 128) timeline::stamp(timeline::kFirstTile);
   for (int kt0 = 0; kt0 < ktiles; kt0 += 2) {
 #pragma unroll
     for (int b = 0; b < 2; ++b) {
@@ -257,73 +267,104 @@ __device__ __forceinline__ void consume_all(const Smem<C::kStages>& sm, int ktil
 // and acc[4j + 2 + e] = channel g + 8. SwiGLU pairs gate channel g with up g + 8
 // and yields one output column, (n / 16) * 8 + n % 8.
 
-// n_base: this consumer's first channel; m0: the block's first token.
+// This consumer's scales into shared memory (Cfg::kScaleFloats): token scales for
+// its kBT tokens, then weight scales and biases for its kCh channels. Indices past
+// M or N are clamped: those outputs are computed but never stored.
 template <class C>
-__device__ __forceinline__ void epilogue(const Params& p, const int (&acc)[C::kHalf][C::kAcc], float* stage, int n_base,
-                                         int m0) {
-  constexpr int kPairs = C::kAcc / 2;  // (channel g, g + 8) pairs per thread per m64 half
-  const int lt = threadIdx.x & 127, warp = lt >> 5, lane = lt & 31, g = lane >> 2, t = lane & 3;
-  const bool swiglu = p.mode == int(OutMode::SwiGLU);
-  // Tokens past M read scales past the end of sa only in the formula, never stored:
-  // clamp the index instead.
-  float sa[kPairs];
+__device__ __forceinline__ void load_scales(const Params& p, float* scales, int n_base, int m0) {
+  const int lt = threadIdx.x & 127;
+  if (lt < C::kBT) scales[lt] = p.sa[min(m0 + lt, p.M - 1)];
+  if (lt < C::kCh) {
+    const int n = min(n_base + lt, p.N - 1);
+    scales[C::kBT + lt] = p.sw[n];
+    scales[C::kBT + C::kCh + lt] = p.bias != nullptr ? p.bias[n] : 0.f;
+  }
+  named_barrier(2 + (threadIdx.x >> 7), 128);
+}
+
+// float(x) for |x| < 2^22 as an integer add and a float subtract: exact, and full
+// rate where the conversion instruction is a quarter (the epilogue converts 16 K
+// accumulators a consumer).
+__device__ __forceinline__ float small_int_to_float(int x) {
+  return __int_as_float(x + 0x4B400000) - 12582912.f;  // 12582912 = 1.5 * 2^23
+}
+
+// The staged tile's rows, four floats at a time, to op(tok, col, value, residual):
+// a warp covers whole staged rows (16-byte reads, conflict-free). Explicitly in
+// batches of kBatch chunks a thread, every read of a batch (the staged values and,
+// for kLoadOut, the output they add to) before its first store: the compiler cannot
+// move loads above stores that may alias them, and one warp per scheduler has
+// nothing else to hide a load's latency with.
+template <class C, int kCols, bool kLoadOut, typename Addr, typename Op>
+__device__ __forceinline__ void for_staged_chunks(const float* stage, int lt, const Addr& addr, const Op& op) {
+  constexpr int kPerRow = kCols / 4, kIters = C::kBT * kPerRow / 128, kBatch = kIters < 8 ? kIters : 8;
+  static_assert(C::kBT * kPerRow % 128 == 0 && kIters % kBatch == 0, "whole batches of the consumer's threads");
+#pragma unroll 1
+  for (int it0 = 0; it0 < kIters; it0 += kBatch) {
+    float4 v[kBatch], r[kBatch];
 #pragma unroll
-  for (int i = 0; i < kPairs; ++i) sa[i] = p.sa[min(m0 + 2 * t + 8 * (i >> 1) + (i & 1), p.M - 1)];
+    for (int b = 0; b < kBatch; ++b) {
+      const int idx = (it0 + b) * 128 + lt, tok = idx / kPerRow, col = (idx % kPerRow) * 4;
+      v[b] = *reinterpret_cast<const float4*>(stage + tok * kStageStride + col);
+      if constexpr (kLoadOut) r[b] = *reinterpret_cast<const float4*>(addr(tok, col));
+    }
 #pragma unroll
-  for (int q = 0; q < C::kHalf; ++q) {
-    const int cl = q * 64 + warp * 16 + g;  // local channel (gate channel for SwiGLU)
-    const int n = min(n_base + cl, p.N - 16 + g);  // past N: any valid channel, never stored
-    const float sw0 = p.sw[n], sw1 = p.sw[n + 8];
-    const float b0 = p.bias != nullptr ? p.bias[n] : 0.f, b1 = p.bias != nullptr ? p.bias[n + 8] : 0.f;
-#pragma unroll
-    for (int i = 0; i < kPairs; ++i) {
-      const int j = i >> 1, e = i & 1, tok = 8 * j + 2 * t + e;
-      const int a0 = acc[q][4 * j + e], a1 = acc[q][4 * j + 2 + e];
-      // gemm::scaled's arithmetic, with the scales loaded once; I32 stages the
-      // integer itself (|dot| < 2^24, exact as a float).
-      float v0 = float(a0 >> 8), v1 = float(a1 >> 8);
-      if (p.mode != int(OutMode::I32)) {
-        v0 = v0 * sa[i] * sw0;
-        v1 = v1 * sa[i] * sw1;
-        if (p.bias != nullptr) {
-          v0 += b0;
-          v1 += b1;
-        }
-      }
-      if (swiglu) {
-        stage[tok * kStageStride + (cl >> 4) * 8 + (cl & 7)] = gemm::silu(v0) * v1;
-      } else {
-        stage[tok * kStageStride + cl] = v0;
-        stage[tok * kStageStride + cl + 8] = v1;
-      }
+    for (int b = 0; b < kBatch; ++b) {
+      const int idx = (it0 + b) * 128 + lt, tok = idx / kPerRow, col = (idx % kPerRow) * 4;
+      op(addr(tok, col), v[b], r[b]);
     }
   }
-  named_barrier(2 + (threadIdx.x >> 7), 128);  // this consumer's tile is staged
+}
 
-  const int cols = swiglu ? C::kCh / 2 : C::kCh;               // staged columns
-  const int out_n0 = swiglu ? n_base / 2 : n_base;             // first output column
-  const int out_n = swiglu ? p.N / 2 : p.N;                    // output width
-  const int c4 = cols / 4;                                     // float4 per staged row
-  const bool vec = (p.ldo & 3) == 0 && (reinterpret_cast<uintptr_t>(p.out) & 15) == 0;
+// A full tile (every token < M, every column < the output width, 16-byte aligned
+// rows) in output mode kMode: no bounds or mode test per chunk.
+template <class C, int kMode>
+__device__ __forceinline__ void store_full(const Params& p, const float* stage, int out_n0, int m0, int lt) {
+  constexpr int kCols = kMode == int(OutMode::SwiGLU) ? C::kCh / 2 : C::kCh;
+  constexpr bool kF16 = kMode == int(OutMode::F16), kAdd = kMode == int(OutMode::AddF32);
+  using Out = std::conditional_t<kF16, __half, float>;
+  Out* out = static_cast<Out*>(p.out) + int64_t(m0) * p.ldo + out_n0;
+  const int64_t ldo = p.ldo;
+  const auto addr = [&](int tok, int col) { return out + tok * ldo + col; };
+  for_staged_chunks<C, kCols, kAdd>(stage, lt, addr, [](Out* dst, const float4& v, const float4& r) {
+    if constexpr (kF16) {
+      const __half2 lo = __floats2half2_rn(v.x, v.y), hi = __floats2half2_rn(v.z, v.w);
+      uint2 h;
+      h.x = *reinterpret_cast<const uint32_t*>(&lo);
+      h.y = *reinterpret_cast<const uint32_t*>(&hi);
+      *reinterpret_cast<uint2*>(dst) = h;
+    } else if constexpr (kAdd) {
+      *reinterpret_cast<float4*>(dst) = make_float4(r.x + v.x, r.y + v.y, r.z + v.z, r.w + v.w);
+    } else {  // F32, SwiGLU
+      *reinterpret_cast<float4*>(dst) = v;
+    }
+  });
+}
+
+// Any tile, any mode: each chunk checked against M and the output width.
+template <class C>
+__device__ __forceinline__ void store_checked(const Params& p, const float* stage, int cols, int out_n0, int out_n,
+                                              int m0, bool vec, int lt) {
+  const int c4 = cols / 4;  // float4 per staged row
   for (int idx = lt; idx < C::kBT * c4; idx += 128) {
     const int tok = idx / c4, col = (idx % c4) * 4, m = m0 + tok, n = out_n0 + col;
     if (m >= p.M || n >= out_n) continue;
     const float4 v = *reinterpret_cast<const float4*>(stage + tok * kStageStride + col);
     const int64_t o = int64_t(m) * p.ldo + n;
     const bool whole = vec && n + 4 <= out_n;
+    const float vv[4] = {v.x, v.y, v.z, v.w};
     switch (p.mode) {
       case int(OutMode::F16): {
-        __half2* dst = reinterpret_cast<__half2*>(static_cast<__half*>(p.out) + o);
+        __half* dst = static_cast<__half*>(p.out) + o;
         if (whole) {
-          uint2 h;
           const __half2 lo = __floats2half2_rn(v.x, v.y), hi = __floats2half2_rn(v.z, v.w);
+          uint2 h;
           h.x = *reinterpret_cast<const uint32_t*>(&lo);
           h.y = *reinterpret_cast<const uint32_t*>(&hi);
           *reinterpret_cast<uint2*>(dst) = h;
           break;
         }
-        const float vv[4] = {v.x, v.y, v.z, v.w};
-        for (int k = 0; k < 4 && n + k < out_n; ++k) static_cast<__half*>(p.out)[o + k] = __float2half_rn(vv[k]);
+        for (int k = 0; k < 4 && n + k < out_n; ++k) dst[k] = __float2half_rn(vv[k]);
         break;
       }
       case int(OutMode::AddF32): {
@@ -337,13 +378,11 @@ __device__ __forceinline__ void epilogue(const Params& p, const int (&acc)[C::kH
           *reinterpret_cast<float4*>(dst) = r;
           break;
         }
-        const float vv[4] = {v.x, v.y, v.z, v.w};
         for (int k = 0; k < 4 && n + k < out_n; ++k) dst[k] += vv[k];
         break;
       }
       case int(OutMode::I32): {
         int* dst = static_cast<int*>(p.out) + o;
-        const float vv[4] = {v.x, v.y, v.z, v.w};
         if (whole) {
           *reinterpret_cast<int4*>(dst) = make_int4(int(v.x), int(v.y), int(v.z), int(v.w));
           break;
@@ -357,12 +396,106 @@ __device__ __forceinline__ void epilogue(const Params& p, const int (&acc)[C::kH
           *reinterpret_cast<float4*>(dst) = v;
           break;
         }
-        const float vv[4] = {v.x, v.y, v.z, v.w};
         for (int k = 0; k < 4 && n + k < out_n; ++k) dst[k] = vv[k];
         break;
       }
     }
   }
+}
+
+// How the accumulators become staged floats: scaled (gemm::scaled's arithmetic), with
+// or without a bias; scaled gate and up channels into silu(gate) * up; or the exact
+// integer (I32 mode). A template parameter rather than a test in the loop: with the
+// modes resolved at run time the loop carried every mode's instructions, SwiGLU's
+// expf and division among them, predicated off, and that issue (one warp per
+// scheduler) was most of the staging time: 2.8 us of a 24 us block (NOTES.md history 28).
+enum class Staging { Scaled, ScaledBias, SwiGLU, Integer };
+
+template <class C, Staging kHow>
+__device__ __forceinline__ void stage_tile(const int (&acc)[C::kHalf][C::kAcc], float* stage, const float* scales) {
+  constexpr int kPairs = C::kAcc / 2;  // (channel g, g + 8) pairs per thread per m64 half
+  const int lt = threadIdx.x & 127, warp = lt >> 5, lane = lt & 31, g = lane >> 2, t = lane & 3;
+  // Every scale this thread needs, in registers before the first staging store
+  // (the loads could not pass those stores otherwise: both are shared memory).
+  float sa[kPairs], sw[C::kHalf][2], bias[C::kHalf][2];
+  if constexpr (kHow != Staging::Integer) {
+#pragma unroll
+    for (int j = 0; j < kPairs / 2; ++j) {
+      const float2 s2 = *reinterpret_cast<const float2*>(scales + 8 * j + 2 * t);  // tokens 8j + 2t, + 1
+      sa[2 * j] = s2.x;
+      sa[2 * j + 1] = s2.y;
+    }
+#pragma unroll
+    for (int q = 0; q < C::kHalf; ++q)
+#pragma unroll
+      for (int h = 0; h < 2; ++h) {
+        const int cl = q * 64 + warp * 16 + g + 8 * h;
+        sw[q][h] = scales[C::kBT + cl];
+        bias[q][h] = scales[C::kBT + C::kCh + cl];
+      }
+  }
+#pragma unroll
+  for (int q = 0; q < C::kHalf; ++q) {
+    const int cl = q * 64 + warp * 16 + g;  // local channel (gate channel for SwiGLU)
+#pragma unroll
+    for (int i = 0; i < kPairs; ++i) {
+      const int j = i >> 1, e = i & 1, tok = 8 * j + 2 * t + e;
+      // |dot| <= 64 K < 2^22 for K <= 65536 (launch_gemm_wgmma's limit): exact.
+      float v0 = small_int_to_float(acc[q][4 * j + e] >> 8), v1 = small_int_to_float(acc[q][4 * j + 2 + e] >> 8);
+      if constexpr (kHow != Staging::Integer) {
+        v0 = v0 * sa[i] * sw[q][0];
+        v1 = v1 * sa[i] * sw[q][1];
+      }
+      if constexpr (kHow == Staging::ScaledBias || kHow == Staging::SwiGLU) {
+        // Biases are zero unless the layer has them (load_scales).
+        v0 += bias[q][0];
+        v1 += bias[q][1];
+      }
+      if constexpr (kHow == Staging::SwiGLU) {
+        stage[tok * kStageStride + (cl >> 4) * 8 + (cl & 7)] = gemm::silu(v0) * v1;
+      } else {
+        stage[tok * kStageStride + cl] = v0;
+        stage[tok * kStageStride + cl + 8] = v1;
+      }
+    }
+  }
+}
+
+// n_base: this consumer's first channel; m0: the block's first token; scales: its
+// load_scales. The two blocks of an SM run their k-loops side by side and reach
+// their epilogues together (NOTES.md history 28: 6 us of a 26 us block at 2048 x
+// 11008 x 4096), so the SM's tensor cores wait for the slower of two epilogues run
+// by one warp per scheduler each: what counts here is latency, not throughput.
+template <class C>
+__device__ __forceinline__ void epilogue(const Params& p, const int (&acc)[C::kHalf][C::kAcc], float* stage,
+                                         const float* scales, int n_base, int m0) {
+  const int lt = threadIdx.x & 127;
+  const bool swiglu = p.mode == int(OutMode::SwiGLU);
+  if (swiglu)
+    stage_tile<C, Staging::SwiGLU>(acc, stage, scales);
+  else if (p.mode == int(OutMode::I32))
+    stage_tile<C, Staging::Integer>(acc, stage, scales);
+  else if (p.bias != nullptr)
+    stage_tile<C, Staging::ScaledBias>(acc, stage, scales);
+  else
+    stage_tile<C, Staging::Scaled>(acc, stage, scales);
+  named_barrier(2 + (threadIdx.x >> 7), 128);  // this consumer's tile is staged
+  if (threadIdx.x == 128) timeline::stamp(timeline::kStaged);
+
+  const int cols = swiglu ? C::kCh / 2 : C::kCh;    // staged columns
+  const int out_n0 = swiglu ? n_base / 2 : n_base;  // first output column
+  const int out_n = swiglu ? p.N / 2 : p.N;         // output width
+  const bool vec = (p.ldo & 3) == 0 && (reinterpret_cast<uintptr_t>(p.out) & 15) == 0;
+  if (vec && m0 + C::kBT <= p.M && out_n0 + cols <= out_n) {
+    switch (p.mode) {
+      case int(OutMode::F16): return store_full<C, int(OutMode::F16)>(p, stage, out_n0, m0, lt);
+      case int(OutMode::F32): return store_full<C, int(OutMode::F32)>(p, stage, out_n0, m0, lt);
+      case int(OutMode::AddF32): return store_full<C, int(OutMode::AddF32)>(p, stage, out_n0, m0, lt);
+      case int(OutMode::SwiGLU): return store_full<C, int(OutMode::SwiGLU)>(p, stage, out_n0, m0, lt);
+      default: break;
+    }
+  }
+  store_checked<C>(p, stage, cols, out_n0, out_n, m0, vec, lt);
 }
 
 template <int kConsumers, int kTokens, int kHalves>
@@ -378,6 +511,7 @@ __global__ void __launch_bounds__(Cfg<kConsumers, kTokens, kHalves>::kThreads,
   const Smem<kStages> sm{smem_raw + (base - raw), base, base + kStages * C::kStageBytes};
   const int wg = threadIdx.x >> 7, lt = threadIdx.x & 127;
   if (threadIdx.x == 0) {
+    timeline::stamp(timeline::kStart);
     for (int s = 0; s < kStages; ++s) {
       mbar_init(sm.full(s), 1);                 // the producer's expect_tx; the copies complete the transaction
       mbar_init(sm.empty(s), 128 * kConsumers);  // every consumer thread
@@ -426,21 +560,28 @@ __global__ void __launch_bounds__(Cfg<kConsumers, kTokens, kHalves>::kThreads,
     }
   } else {
     asm volatile("setmaxnreg.inc.sync.aligned.u32 %0;\n" ::"n"(C::kConsumerRegs) : "memory");
-    gemm::pdl_wait();  // the epilogue reads the activation scales (and the residual)
+    gemm::pdl_wait();  // the scales and the epilogue's residual come from earlier kernels
     const int c = wg - 1;
+    float* scales = reinterpret_cast<float*>(sm.ptr + C::kScaleOffset) + c * C::kScaleFloats;
+    load_scales<C>(p, scales, n0 + c * C::kCh, m0);
     int acc[kHalves][C::kAcc];
 #pragma unroll
     for (int q = 0; q < kHalves; ++q)
 #pragma unroll
       for (int i = 0; i < C::kAcc; ++i) acc[q][i] = 0;
     consume_all<C>(sm, ktiles, c, acc);
+    if (threadIdx.x == 128) timeline::stamp(timeline::kLoopEnd);
     if constexpr (C::kTailSplit) {
-      if (split >= 0 && !tail_reduce<C>(ts, tile - ts.full, split, acc)) return;
+      if (split >= 0 && !tail_reduce<C>(ts, tile - ts.full, split, acc)) {
+        if (threadIdx.x == 128) timeline::stamp(timeline::kEnd);
+        return;
+      }
     }
 
     // Every consumer is past its last wgmma: the stage buffers are free.
     if (kConsumers > 1) named_barrier(1, 128 * kConsumers);
-    epilogue<C>(p, acc, reinterpret_cast<float*>(sm.ptr) + c * (C::kStagedBytes / 4), n0 + c * C::kCh, m0);
+    epilogue<C>(p, acc, reinterpret_cast<float*>(sm.ptr) + c * (C::kStagedBytes / 4), scales, n0 + c * C::kCh, m0);
+    if (threadIdx.x == 128) timeline::stamp(timeline::kEnd);
   }
 #endif
 }
@@ -507,12 +648,35 @@ bool wgmma_supported() {
   return ok;
 }
 
+#if defined(QUAROT_GEMM_TIMELINE)
+bool wgmma_timeline_dump(const char* path) {
+  std::vector<timeline::Stamp> st(timeline::kMaxBlocks);
+  CUDA_CHECK(cudaDeviceSynchronize());
+  CUDA_CHECK(cudaMemcpyFromSymbol(st.data(), timeline::g_stamps, st.size() * sizeof(timeline::Stamp)));
+  const uint32_t blocks = std::min<uint32_t>(st[0].blocks, timeline::kMaxBlocks);
+  FILE* f = std::fopen(path, "w");
+  if (f == nullptr) return false;
+  // Split blocks that hand their sums to another block have no staged time: 0 there.
+  std::fprintf(f, "block,sm,start_ns,first_tile_ns,loop_end_ns,staged_ns,end_ns\n");
+  uint64_t t0 = ~uint64_t(0);
+  for (uint32_t b = 0; b < blocks; ++b) t0 = std::min(t0, st[b].t[timeline::kStart]);
+  for (uint32_t b = 0; b < blocks; ++b) {
+    std::fprintf(f, "%u,%u", b, st[b].sm);
+    for (int e = 0; e < timeline::kEvents; ++e)
+      std::fprintf(f, ",%lld", st[b].t[e] >= t0 ? (long long)(st[b].t[e] - t0) : 0LL);
+    std::fprintf(f, "\n");
+  }
+  return std::fclose(f) == 0;
+}
+#endif
+
 size_t wgmma_tail_workspace_bytes(int M, int N, int K) {
   return tail_plan(((N + 127) / 128) * ((M + 127) / 128), int(gemm::wtile_ktiles(K))).bytes();
 }
 
 void launch_gemm_wgmma(const Params& p, int channels, int tokens, cudaStream_t stream) {
   QUAROT_ASSERT(p.a_rows >= p.M && p.a_rows % kTileRows == 0, "wgmma GEMM: tile rows ", p.a_rows, " for M = ", p.M);
+  QUAROT_ASSERT(p.K <= 65536, "wgmma GEMM: K = ", p.K, " beyond 65536 (the epilogue's exact conversion)");
   if (channels == 256 && tokens == 128)
     launch<2, 128>(p, stream);
   else if (channels == 128 && tokens == 128)
