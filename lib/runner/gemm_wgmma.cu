@@ -57,6 +57,9 @@ constexpr int kWRow = 64;                    // packed bytes of one weight row p
 constexpr int kTileRows = 128;               // the tiled activation layout's row granularity (kernels.h)
 constexpr int kOutCols = 128;                // staged epilogue columns per consumer, at most
 constexpr int kStageStride = kOutCols + 4;   // floats; +4: the staging writes hit 32 distinct banks
+// fp16 staging (F16 output, full tiles): bytes per staged token row; +16: the eight
+// 16-byte rows of an stmatrix fall in distinct banks, and so do a warp's row reads.
+constexpr int kHalfRowBytes = kOutCols * 2 + 16;
 constexpr size_t kSmemPerSm = 228 * 1024;    // sm_90
 
 // Four block shapes, the same k-loop and epilogue per consumer warpgroup:
@@ -403,6 +406,29 @@ __device__ __forceinline__ void store_checked(const Params& p, const float* stag
   }
 }
 
+// Every scale this thread's accumulators need, in registers before the first
+// staging store (the loads could not pass those stores otherwise: both are shared
+// memory): sa[2j + e] for token 8j + 2t + e, sw and bias [half][channel g, g + 8].
+template <class C>
+__device__ __forceinline__ void thread_scales(const float* scales, float (&sa)[C::kAcc / 2], float (&sw)[C::kHalf][2],
+                                              float (&bias)[C::kHalf][2]) {
+  const int lt = threadIdx.x & 127, warp = lt >> 5, lane = lt & 31, g = lane >> 2, t = lane & 3;
+#pragma unroll
+  for (int j = 0; j < C::kAcc / 4; ++j) {
+    const float2 s2 = *reinterpret_cast<const float2*>(scales + 8 * j + 2 * t);  // tokens 8j + 2t, + 1
+    sa[2 * j] = s2.x;
+    sa[2 * j + 1] = s2.y;
+  }
+#pragma unroll
+  for (int q = 0; q < C::kHalf; ++q)
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      const int cl = q * 64 + warp * 16 + g + 8 * h;
+      sw[q][h] = scales[C::kBT + cl];
+      bias[q][h] = scales[C::kBT + C::kCh + cl];
+    }
+}
+
 // How the accumulators become staged floats: scaled (gemm::scaled's arithmetic), with
 // or without a bias; scaled gate and up channels into silu(gate) * up; or the exact
 // integer (I32 mode). A template parameter rather than a test in the loop: with the
@@ -415,25 +441,8 @@ template <class C, Staging kHow>
 __device__ __forceinline__ void stage_tile(const int (&acc)[C::kHalf][C::kAcc], float* stage, const float* scales) {
   constexpr int kPairs = C::kAcc / 2;  // (channel g, g + 8) pairs per thread per m64 half
   const int lt = threadIdx.x & 127, warp = lt >> 5, lane = lt & 31, g = lane >> 2, t = lane & 3;
-  // Every scale this thread needs, in registers before the first staging store
-  // (the loads could not pass those stores otherwise: both are shared memory).
   float sa[kPairs], sw[C::kHalf][2], bias[C::kHalf][2];
-  if constexpr (kHow != Staging::Integer) {
-#pragma unroll
-    for (int j = 0; j < kPairs / 2; ++j) {
-      const float2 s2 = *reinterpret_cast<const float2*>(scales + 8 * j + 2 * t);  // tokens 8j + 2t, + 1
-      sa[2 * j] = s2.x;
-      sa[2 * j + 1] = s2.y;
-    }
-#pragma unroll
-    for (int q = 0; q < C::kHalf; ++q)
-#pragma unroll
-      for (int h = 0; h < 2; ++h) {
-        const int cl = q * 64 + warp * 16 + g + 8 * h;
-        sw[q][h] = scales[C::kBT + cl];
-        bias[q][h] = scales[C::kBT + C::kCh + cl];
-      }
-  }
+  if constexpr (kHow != Staging::Integer) thread_scales<C>(scales, sa, sw, bias);
 #pragma unroll
   for (int q = 0; q < C::kHalf; ++q) {
     const int cl = q * 64 + warp * 16 + g;  // local channel (gate channel for SwiGLU)
@@ -461,6 +470,61 @@ __device__ __forceinline__ void stage_tile(const int (&acc)[C::kHalf][C::kAcc], 
   }
 }
 
+// F16 output of a full tile without bias: the scaled values rounded to fp16 in
+// registers and staged by stmatrix (16 of them a thread, against 128 four-byte
+// stores for fp32 staging), token-major, then stored 16 bytes (8 channels) a thread.
+// The rounding is the same (fp32 value -> nearest fp16) as store_full's.
+template <class C>
+__device__ __forceinline__ void stage_tile_half(const int (&acc)[C::kHalf][C::kAcc], uint8_t* stage,
+                                                const float* scales) {
+  const int lt = threadIdx.x & 127, warp = lt >> 5, lane = lt & 31;
+  float sa[C::kAcc / 2], sw[C::kHalf][2], bias[C::kHalf][2];  // no bias on this path
+  thread_scales<C>(scales, sa, sw, bias);
+  // Lane 8i + r addresses row r of matrix i = (token chunk j + i / 2, channels + 8 (i % 2)).
+  const int mi = lane >> 3, r = lane & 7;
+  const uint32_t base = smem_addr(stage) + (8 * (mi >> 1) + r) * kHalfRowBytes + (warp * 16 + 8 * (mi & 1)) * 2;
+  const auto pack = [](float lo, float hi) {
+    const __half2 h = __floats2half2_rn(lo, hi);
+    return *reinterpret_cast<const uint32_t*>(&h);
+  };
+#pragma unroll
+  for (int q = 0; q < C::kHalf; ++q)
+#pragma unroll
+    for (int j = 0; j < C::kAcc / 4; j += 2) {  // n8 token chunks, two a step
+      uint32_t w[4];
+#pragma unroll
+      for (int i = 0; i < 4; ++i) {
+        // Matrix i: token chunk j + i / 2, channel g + 8 (i % 2); tokens 2t, 2t + 1.
+        const int jj = j + (i >> 1), h = i & 1, a = 4 * jj + 2 * h;
+        const float v0 = small_int_to_float(acc[q][a] >> 8) * sa[2 * jj] * sw[q][h];
+        const float v1 = small_int_to_float(acc[q][a + 1] >> 8) * sa[2 * jj + 1] * sw[q][h];
+        w[i] = pack(v0, v1);
+      }
+      stmatrix_x4_trans(base + 8 * j * kHalfRowBytes + q * 128, w[0], w[1], w[2], w[3]);
+    }
+}
+
+template <class C>
+__device__ __forceinline__ void store_full_half(const Params& p, const uint8_t* stage, int n_base, int m0, int lt) {
+  constexpr int kPerRow = C::kCh / 8, kIters = C::kBT * kPerRow / 128, kBatch = kIters < 8 ? kIters : 8;
+  static_assert(C::kBT * kPerRow % 128 == 0 && kIters % kBatch == 0, "whole batches of the consumer's threads");
+  __half* out = static_cast<__half*>(p.out) + int64_t(m0) * p.ldo + n_base;
+#pragma unroll 1
+  for (int it0 = 0; it0 < kIters; it0 += kBatch) {
+    uint4 v[kBatch];
+#pragma unroll
+    for (int b = 0; b < kBatch; ++b) {
+      const int idx = (it0 + b) * 128 + lt, tok = idx / kPerRow, col = (idx % kPerRow) * 8;
+      v[b] = *reinterpret_cast<const uint4*>(stage + tok * kHalfRowBytes + col * 2);
+    }
+#pragma unroll
+    for (int b = 0; b < kBatch; ++b) {
+      const int idx = (it0 + b) * 128 + lt, tok = idx / kPerRow, col = (idx % kPerRow) * 8;
+      *reinterpret_cast<uint4*>(out + int64_t(tok) * p.ldo + col) = v[b];
+    }
+  }
+}
+
 // n_base: this consumer's first channel; m0: the block's first token; scales: its
 // load_scales. The two blocks of an SM run their k-loops side by side and reach
 // their epilogues together (NOTES.md history 28: 6 us of a 26 us block at 2048 x
@@ -471,6 +535,14 @@ __device__ __forceinline__ void epilogue(const Params& p, const int (&acc)[C::kH
                                          const float* scales, int n_base, int m0) {
   const int lt = threadIdx.x & 127;
   const bool swiglu = p.mode == int(OutMode::SwiGLU);
+  if (p.mode == int(OutMode::F16) && p.bias == nullptr && m0 + C::kBT <= p.M && n_base + C::kCh <= p.N &&
+      (p.ldo & 7) == 0 && (reinterpret_cast<uintptr_t>(p.out) & 15) == 0) {
+    uint8_t* hstage = reinterpret_cast<uint8_t*>(stage);
+    stage_tile_half<C>(acc, hstage, scales);
+    named_barrier(2 + (threadIdx.x >> 7), 128);
+    if (threadIdx.x == 128) timeline::stamp(timeline::kStaged);
+    return store_full_half<C>(p, hstage, n_base, m0, lt);
+  }
   if (swiglu)
     stage_tile<C, Staging::SwiGLU>(acc, stage, scales);
   else if (p.mode == int(OutMode::I32))
