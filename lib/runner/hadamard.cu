@@ -446,7 +446,10 @@ void dispatch(const In* x, int64_t ldx, int M, const HadamardDevice& had, int he
       a.c_over_maxq = qp.c;
       a.codes = packed;
       a.scale = scale;
-      detail::hadamard_mix_quant(a, stream);
+      if (head_dim > 0 && detail::heads_wht_supported(a))
+        detail::heads_wht_quant(a, stream);
+      else
+        detail::hadamard_mix_quant(a, stream);
       return;
     }
   }

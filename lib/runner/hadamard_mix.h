@@ -1,5 +1,5 @@
-// The tensor-core online Hadamard + quantization of fp16 rows (hadamard_mix.cu),
-// used by hadamard.cu's dispatch for the shapes it takes.
+// The fp16 online Hadamard + quantization kernels (hadamard_mix.cu, heads_wht.cu),
+// used by hadamard.cu's dispatch for the shapes they take.
 #pragma once
 
 #include <cuda_runtime.h>
@@ -26,5 +26,10 @@ struct MixArgs {
 
 bool hadamard_mix_supported(int A, int B, bool fwht, int64_t ldx, const void* x);
 void hadamard_mix_quant(const MixArgs& a, cudaStream_t stream);
+
+// heads_wht.cu: across 32 heads of 128, many rows (a warp a row); takes the same
+// arguments (frag unused).
+bool heads_wht_supported(const MixArgs& a);
+void heads_wht_quant(const MixArgs& a, cudaStream_t stream);
 
 }  // namespace quarot::runner::detail

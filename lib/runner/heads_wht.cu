@@ -1,0 +1,130 @@
+// The online Hadamard across 32 heads of 128 (o_proj's input in Llama-2-7B and
+// Llama-3-8B) + activation quantization, for many fp16 rows: a warp per row, the
+// transform as a 32-point Walsh–Hadamard in registers.
+//
+// Why a kernel of its own: across heads the mix kernel (hadamard_mix.cu) multiplies
+// each row by a 32 x 32 ±1 matrix on tensor cores, with ldmatrix reads of the row
+// from shared memory, a block barrier for the row maximum and an image of the codes;
+// for 2048 rows it took 13.7 us, against 8.2 for the row quantizer moving the same
+// bytes (NOTES.md history 29). Here lane c + 16·hg loads chunk c (8 columns) of each
+// head h = 16·hg + k, k < 16: 16 loads of 16 bytes, the two half-warps reading two
+// heads' 256 contiguous bytes per load. The heads index's bits 0-3 are the lane's k
+// (butterflies in registers), bit 4 its half-warp (one shuffle per value). The sums
+// are fp32 additions of fp16 values, the codes the mix kernel's formula
+// (RN(sum · norm / s), s from the row maximum of the raw sums); the sums differ from
+// the mix kernel's by fp32 reassociation only. The row maximum is a warp reduction:
+// no block barrier, no shared memory.
+#include <cuda_fp16.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdlib>
+#include <cstring>
+
+#include "lib/runner/cuda_check.h"
+#include "lib/runner/device_common.cuh"
+#include "lib/runner/gemm_common.cuh"
+#include "lib/runner/hadamard_mix.h"
+
+namespace quarot::runner::detail {
+namespace {
+
+constexpr int kHeads = 32, kHeadDim = 128;
+constexpr int kChunksPerHead = kHeadDim / 8;  // 16: a half-warp's lanes
+constexpr int kHeadsPerLane = kHeads / 2;      // 16: bits 0-3 of the head index
+constexpr int kWarps = 4;                      // rows in flight per block
+// Fewer rows go to the mix kernel, whose few-row configuration splits a row over
+// several warps (a warp a row is one row's latency chain: o_proj's linear at M = 1
+// 5.24 -> 6.10 us, at 16 6.47 -> 7.55). The whole linear is the same at 256-384 rows
+// either way and faster here from 512 (22.5 -> 21.9 us; NOTES.md history 29).
+constexpr int kMinRows = 512;
+
+__global__ void __launch_bounds__(32 * kWarps)
+    heads_wht_quant_kernel(const uint16_t* __restrict__ x, int64_t ldx, int M, float norm, int maxq,
+                           float c_over_maxq, ActCodes codes, float* __restrict__ scale) {
+  gemm::pdl_trigger();  // the GEMM after this kernel may start streaming its weights
+  gemm::pdl_wait();     // the rows are the previous kernel's output
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, c = lane & 15, hg = lane >> 4;
+  const int64_t row_bytes = kHeads * kHeadDim / 2;  // packed layout
+  const float lo = float(-(maxq + 1)), hi = float(maxq);
+  for (int64_t r = int64_t(blockIdx.x) * kWarps + warp; r < M; r += int64_t(gridDim.x) * kWarps) {
+    const uint16_t* xr = x + r * ldx + (kHeadsPerLane * hg * kChunksPerHead + c) * 8;
+    uint4 raw[kHeadsPerLane];
+#pragma unroll
+    for (int k = 0; k < kHeadsPerLane; ++k) raw[k] = __ldg(reinterpret_cast<const uint4*>(xr + k * kHeadDim));
+    float v[kHeadsPerLane][8];
+#pragma unroll
+    for (int k = 0; k < kHeadsPerLane; ++k) dev::half8_to_float(raw[k], v[k]);
+#pragma unroll
+    for (int hb = 1; hb < kHeadsPerLane; hb <<= 1)
+#pragma unroll
+      for (int k = 0; k < kHeadsPerLane; ++k)
+        if ((k & hb) == 0)
+#pragma unroll
+          for (int e = 0; e < 8; ++e) {
+            const float u = v[k][e], w = v[k + hb][e];
+            v[k][e] = u + w;
+            v[k + hb][e] = u - w;
+          }
+    // Bit 4: heads h and h + 16 sit in lanes c and c + 16. a + o on the lower lane,
+    // o - a on the upper: one FMA by ±1, exact like the add.
+    const float sgn = hg ? -1.f : 1.f;
+    float amax = 0.f;
+#pragma unroll
+    for (int k = 0; k < kHeadsPerLane; ++k)
+#pragma unroll
+      for (int e = 0; e < 8; ++e) {
+        v[k][e] = fmaf(sgn, v[k][e], __shfl_xor_sync(0xffffffffu, v[k][e], 16));
+        amax = fmaxf(amax, fabsf(v[k][e]));
+      }
+    // Rounding is monotone, so max |RN(sum · norm)| = RN(max |sum| · norm): the
+    // scale of the normalized values (as in the mix kernel).
+    amax = dev::warp_max(amax);
+    const float s = dev::sym_scale(amax * norm, c_over_maxq), k_code = norm / s;
+#pragma unroll
+    for (int k = 0; k < kHeadsPerLane; ++k) {
+      uint32_t b[8];
+#pragma unroll
+      for (int e = 0; e < 8; ++e) b[e] = dev::clamp_round_bits(v[k][e] * k_code, lo, hi);
+      const dev::Codes8 c8{dev::low_bytes(b[0], b[2], b[4], b[6]), dev::low_bytes(b[1], b[3], b[5], b[7])};
+      dev::store_act_codes(codes.data, codes.tile_rows, row_bytes, r, (kHeadsPerLane * hg + k) * kChunksPerHead + c,
+                           c8);
+    }
+    if (lane == 0) scale[r] = s;
+  }
+}
+
+// QUAROT_RUNNER_HEADS_WHT=0: never (the mix kernel for every M), 1: from one row on;
+// unset: from kMinRows rows.
+int min_rows() {
+  static const int rows = [] {
+    const char* v = std::getenv("QUAROT_RUNNER_HEADS_WHT");
+    if (v != nullptr && std::strcmp(v, "0") == 0) return -1;
+    if (v != nullptr && std::strcmp(v, "1") == 0) return 1;
+    return kMinRows;
+  }();
+  return rows;
+}
+
+}  // namespace
+
+bool heads_wht_supported(const MixArgs& a) {
+  const int rows = min_rows();
+  return rows > 0 && a.M >= rows && !a.fwht && a.A == kHeads && a.B == kHeadDim && a.ldx % 8 == 0 &&
+         (reinterpret_cast<uintptr_t>(a.x) & 15) == 0;
+}
+
+void heads_wht_quant(const MixArgs& a, cudaStream_t stream) {
+  static std::atomic<int> per_sm{0};  // blocks an SM, asked once (single device)
+  if (per_sm.load() == 0) {
+    int n = 0;
+    CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, heads_wht_quant_kernel, 32 * kWarps, 0));
+    per_sm.store(std::max(n, 1));
+  }
+  const int64_t blocks = (int64_t(a.M) + kWarps - 1) / kWarps;
+  const int grid = int(std::min<int64_t>(blocks, int64_t(per_sm.load()) * device_sm_count()));
+  gemm::launch_pdl(heads_wht_quant_kernel, dim3(grid), dim3(32 * kWarps), 0, stream, a.x, a.ldx, a.M, a.norm,
+                   a.maxq, a.c_over_maxq, a.codes, a.scale);
+}
+
+}  // namespace quarot::runner::detail
