@@ -16,8 +16,10 @@
 // kernel's behaviour between the Llama shapes (e.g. grids of exactly two or three
 // skinny blocks an SM); `--shapes extra` runs only those.
 // Each timing replays a CUDA graph of many calls (host launch cost excluded, as in
-// a decoder that replays graphs). QUAROT_RUNNER_WGMMA=0 / QUAROT_RUNNER_PDL=0 turn
-// those features off for comparison.
+// a decoder that replays graphs). QUAROT_RUNNER_WGMMA=0 / QUAROT_RUNNER_PDL=0 /
+// QUAROT_RUNNER_HEADS_WHT=0 turn those features off for comparison. Built with
+// -DQUAROT_GEMM_TIMELINE=ON, QUAROT_TIMELINE_DIR=DIR writes the wgmma GEMM's
+// per-block stamps for each shape and M there (gemm_timeline.cuh).
 #include <cublas_v2.h>
 #include <cuda_fp16.h>
 

@@ -261,9 +261,14 @@ __device__ __forceinline__ void consume_all(const Smem<C::kStages>& sm, int ktil
 // write 2-4 scattered bytes per instruction (a thread holds channels g, g + 8 of
 // tokens 2t, 2t + 1): on 8192 x 4096 that was a third of the kernel's time
 // (NOTES.md). Instead each consumer stages its 128 tokens x 128 channels as the
-// final floats (scales, bias, SwiGLU applied: the same arithmetic as before, in
-// registers), token-major, then its warps store whole rows: 16 bytes per thread,
-// a warp covering 512 contiguous bytes of one output row.
+// final values (scales, bias, SwiGLU applied in registers), token-major, then its
+// warps store whole rows: as floats, a thread's 16-byte read of four columns
+// becoming 16 (fp32) or 8 (fp16) contiguous bytes of output; for F16 output of a
+// full tile, staged as fp16 by stmatrix and stored 16 bytes (eight columns) a
+// thread. The two blocks of an SM reach their epilogues together (NOTES.md history
+// 28), so the epilogue's time is the tensor cores' idle time: it is written for
+// latency (scales read before the k-loop, a staging loop per output mode, loads
+// batched ahead of stores).
 //
 // Accumulator layout (m64nNk32): warp w of the warpgroup owns rows (channels)
 // 16w..16w+15; for each n8 chunk j, acc[4j + e] = (channel g, token 8j + 2t + e)
@@ -292,7 +297,7 @@ __device__ __forceinline__ float small_int_to_float(int x) {
   return __int_as_float(x + 0x4B400000) - 12582912.f;  // 12582912 = 1.5 * 2^23
 }
 
-// The staged tile's rows, four floats at a time, to op(tok, col, value, residual):
+// The staged tile's rows, four floats at a time, to op(addr(tok, col), value, residual):
 // a warp covers whole staged rows (16-byte reads, conflict-free). Explicitly in
 // batches of kBatch chunks a thread, every read of a batch (the staged values and,
 // for kLoadOut, the output they add to) before its first store: the compiler cannot
