@@ -208,4 +208,22 @@ __device__ __forceinline__ float load_as_float(const uint16_t* p) {
   return __half2float(__ushort_as_half(*p));
 }
 
+// In-place Walsh–Hadamard butterflies over the first index of v (N a power of two):
+// for each bit of it, (v[i], v[i + bit]) -> (v[i] + v[i + bit], v[i] - v[i + bit]),
+// element by element along the second index. Sylvester order, unnormalized.
+template <int N, int E>
+__device__ __forceinline__ void butterflies(float (&v)[N][E]) {
+#pragma unroll
+  for (int hb = 1; hb < N; hb <<= 1)
+#pragma unroll
+    for (int k = 0; k < N; ++k)
+      if ((k & hb) == 0)
+#pragma unroll
+        for (int e = 0; e < E; ++e) {
+          const float a = v[k][e], b = v[k + hb][e];
+          v[k][e] = a + b;
+          v[k + hb][e] = a - b;
+        }
+}
+
 }  // namespace quarot::runner::dev

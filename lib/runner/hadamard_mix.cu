@@ -156,17 +156,7 @@ __device__ __forceinline__ void fwht64(float (&acc)[8][4], int t) {
 #pragma unroll
       for (int e = 0; e < 4; ++e) acc[nb][e] = fmaf(sgn, acc[nb][e], __shfl_xor_sync(0xffffffffu, acc[nb][e], mask));
   }
-#pragma unroll
-  for (int hb = 1; hb < 8; hb <<= 1)
-#pragma unroll
-    for (int nb = 0; nb < 8; ++nb)
-      if ((nb & hb) == 0)
-#pragma unroll
-        for (int e = 0; e < 4; ++e) {
-          const float u = acc[nb][e], v = acc[nb + hb][e];
-          acc[nb][e] = u + v;
-          acc[nb + hb][e] = u - v;
-        }
+  dev::butterflies(acc);  // bits 3-5: the tiles nb
 }
 
 // Codes of one 16-row tile a' = 16·at.. of a row, its column tiles nb0.. nb0 + NBW

@@ -55,17 +55,7 @@ __global__ void __launch_bounds__(32 * kWarps)
     float v[kHeadsPerLane][8];
 #pragma unroll
     for (int k = 0; k < kHeadsPerLane; ++k) dev::half8_to_float(raw[k], v[k]);
-#pragma unroll
-    for (int hb = 1; hb < kHeadsPerLane; hb <<= 1)
-#pragma unroll
-      for (int k = 0; k < kHeadsPerLane; ++k)
-        if ((k & hb) == 0)
-#pragma unroll
-          for (int e = 0; e < 8; ++e) {
-            const float u = v[k][e], w = v[k + hb][e];
-            v[k][e] = u + w;
-            v[k + hb][e] = u - w;
-          }
+    dev::butterflies(v);  // bits 0-3 of the head index: the lane's k
     // Bit 4: heads h and h + 16 sit in lanes c and c + 16. a + o on the lower lane,
     // o - a on the upper: one FMA by ±1, exact like the add.
     const float sgn = hg ? -1.f : 1.f;
