@@ -1,6 +1,7 @@
 // The online Hadamard across 32 heads of 128 (o_proj's input in Llama-2-7B and
-// Llama-3-8B) + activation quantization, for many fp16 rows: a warp per row, the
-// transform as a 32-point Walsh–Hadamard in registers.
+// Llama-3-8B) + activation quantization of fp16 rows, the transform as a 32-point
+// Walsh–Hadamard: for many rows a warp a row, in registers; for few rows a block a
+// row (below). Between the two (65-511 rows) the mix kernel stays.
 //
 // Why a kernel of its own: across heads the mix kernel (hadamard_mix.cu) multiplies
 // each row by a 32 x 32 ±1 matrix on tensor cores, with ldmatrix reads of the row
@@ -33,9 +34,9 @@ constexpr int kHeads = 32, kHeadDim = 128;
 constexpr int kChunksPerHead = kHeadDim / 8;  // 16: a half-warp's lanes
 constexpr int kHeadsPerLane = kHeads / 2;      // 16: bits 0-3 of the head index
 constexpr int kWarps = 4;                      // rows in flight per block
-// Fewer rows go to the mix kernel, whose few-row configuration splits a row over
-// several warps (a warp a row is one row's latency chain: o_proj's linear at M = 1
-// 5.24 -> 6.10 us, at 16 6.47 -> 7.55). The whole linear is the same at 256-384 rows
+// Fewer rows go to the kernels below, which split a row over several warps (a warp a
+// row is one row's latency chain: o_proj's linear at M = 1 5.24 -> 6.10 us against
+// the mix kernel, at 16 6.47 -> 7.55). The whole linear is the same at 256-384 rows
 // either way and faster here from 512 (22.5 -> 21.9 us; NOTES.md history 29).
 constexpr int kMinRows = 512;
 
@@ -84,8 +85,67 @@ __global__ void __launch_bounds__(32 * kWarps)
   }
 }
 
-// QUAROT_RUNNER_HEADS_WHT=0: never (the mix kernel for every M), 1: from one row on;
-// unset: from kMinRows rows.
+// Few rows (up to 64): a block of 8 warps a row, so that a row's chain is short.
+// Thread (warp w, lane l) holds chunk c = 2w + (l & 1) of heads h and h + 16,
+// h = l >> 1: the head index's bit 4 is in registers, bits 0-3 are lane bits 1-4
+// (four shuffle stages); the row maximum goes through shared memory once. Against
+// the mix kernel, o_proj's whole linear at 1 / 4 / 16 / 64 rows: 5.12-5.13 ->
+// 5.02-5.04, 5.23-5.24 -> 5.09-5.15, 6.42-6.44 -> 6.23-6.24, 10.37-10.45 ->
+// 10.29-10.32 us (NOTES.md history 29). Between 65 and 511 rows the mix kernel.
+constexpr int kSmallWarps = 8, kSmallMaxRows = 64;
+
+__global__ void __launch_bounds__(32 * kSmallWarps)
+    heads_wht_quant_small_kernel(const uint16_t* __restrict__ x, int64_t ldx, int M, float norm, int maxq,
+                                 float c_over_maxq, ActCodes codes, float* __restrict__ scale) {
+  __shared__ float red[kSmallWarps];
+  // As the mix kernel for few rows: the GEMM after this one is released only after
+  // the wait (released earlier it took SMs and DRAM from the kernel before).
+  gemm::pdl_wait();
+  gemm::pdl_trigger();
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+  const int c = 2 * warp + (lane & 1), h = lane >> 1;
+  const int64_t r = blockIdx.x;
+  const uint16_t* xr = x + r * ldx + c * 8;
+  float v[2][8];
+  dev::load8(xr + h * kHeadDim, v[0]);
+  dev::load8(xr + (h + 16) * kHeadDim, v[1]);
+  dev::butterflies(v);  // bit 4
+#pragma unroll
+  for (int mask = 2; mask <= 16; mask <<= 1) {
+    const float sgn = (lane & mask) ? -1.f : 1.f;  // o - a on the upper lane, a + o on the lower
+#pragma unroll
+    for (int i = 0; i < 2; ++i)
+#pragma unroll
+      for (int e = 0; e < 8; ++e) v[i][e] = fmaf(sgn, v[i][e], __shfl_xor_sync(0xffffffffu, v[i][e], mask));
+  }
+  float amax = 0.f;
+#pragma unroll
+  for (int i = 0; i < 2; ++i)
+#pragma unroll
+    for (int e = 0; e < 8; ++e) amax = fmaxf(amax, fabsf(v[i][e]));
+  amax = dev::warp_max(amax);
+  if (lane == 0) red[warp] = amax;
+  __syncthreads();
+  amax = red[0];
+#pragma unroll
+  for (int w = 1; w < kSmallWarps; ++w) amax = fmaxf(amax, red[w]);
+  const float s = dev::sym_scale(amax * norm, c_over_maxq), k_code = norm / s;
+  const float lo = float(-(maxq + 1)), hi = float(maxq);
+  const int64_t row_bytes = kHeads * kHeadDim / 2;  // packed layout
+#pragma unroll
+  for (int i = 0; i < 2; ++i) {
+    uint32_t b[8];
+#pragma unroll
+    for (int e = 0; e < 8; ++e) b[e] = dev::clamp_round_bits(v[i][e] * k_code, lo, hi);
+    const dev::Codes8 c8{dev::low_bytes(b[0], b[2], b[4], b[6]), dev::low_bytes(b[1], b[3], b[5], b[7])};
+    dev::store_act_codes(codes.data, codes.tile_rows, row_bytes, r, (h + 16 * i) * kChunksPerHead + c, c8);
+  }
+  if (threadIdx.x == 0) scale[r] = s;
+}
+
+// QUAROT_RUNNER_HEADS_WHT=0: never (the mix kernel for every M), 1: the warp-a-row
+// kernel from one row on; unset: the block-a-row kernel up to kSmallMaxRows rows, the
+// warp-a-row kernel from kMinRows.
 int min_rows() {
   static const int rows = [] {
     const char* v = std::getenv("QUAROT_RUNNER_HEADS_WHT");
@@ -100,11 +160,17 @@ int min_rows() {
 
 bool heads_wht_supported(const MixArgs& a) {
   const int rows = min_rows();
-  return rows > 0 && a.M >= rows && !a.fwht && a.A == kHeads && a.B == kHeadDim && a.ldx % 8 == 0 &&
-         (reinterpret_cast<uintptr_t>(a.x) & 15) == 0;
+  const bool shape = !a.fwht && a.A == kHeads && a.B == kHeadDim && a.ldx % 8 == 0 &&
+                     (reinterpret_cast<uintptr_t>(a.x) & 15) == 0;
+  return shape && rows > 0 && (a.M >= rows || a.M <= kSmallMaxRows);
 }
 
 void heads_wht_quant(const MixArgs& a, cudaStream_t stream) {
+  if (a.M <= kSmallMaxRows && a.M < min_rows()) {
+    gemm::launch_pdl(heads_wht_quant_small_kernel, dim3(a.M), dim3(32 * kSmallWarps), 0, stream, a.x, a.ldx, a.M,
+                     a.norm, a.maxq, a.c_over_maxq, a.codes, a.scale);
+    return;
+  }
   static std::atomic<int> per_sm{0};  // blocks an SM, asked once (single device)
   if (per_sm.load() == 0) {
     int n = 0;
