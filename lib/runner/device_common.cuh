@@ -226,4 +226,16 @@ __device__ __forceinline__ void butterflies(float (&v)[N][E]) {
         }
 }
 
+// The same butterfly across lanes: lane l and lane l ^ mask hold the pair (the lane
+// with the mask bit, `upper`, the second element). a + o on the lower lane, o - a on
+// the upper: one FMA by ±1, exact like the add.
+template <int N, int E>
+__device__ __forceinline__ void lane_butterfly(float (&v)[N][E], int mask, bool upper) {
+  const float sgn = upper ? -1.f : 1.f;
+#pragma unroll
+  for (int k = 0; k < N; ++k)
+#pragma unroll
+    for (int e = 0; e < E; ++e) v[k][e] = fmaf(sgn, v[k][e], __shfl_xor_sync(0xffffffffu, v[k][e], mask));
+}
+
 }  // namespace quarot::runner::dev

@@ -148,14 +148,7 @@ __device__ __forceinline__ void fwht64(float (&acc)[8][4], int t) {
       acc[nb][2 * h + 1] = u - v;
     }
 #pragma unroll
-  for (int mask = 1; mask <= 2; mask <<= 1) {
-    // o - a on the upper lane, a + o on the lower: one FMA by ±1, exact like the add.
-    const float sgn = (t & mask) ? -1.f : 1.f;
-#pragma unroll
-    for (int nb = 0; nb < 8; ++nb)
-#pragma unroll
-      for (int e = 0; e < 4; ++e) acc[nb][e] = fmaf(sgn, acc[nb][e], __shfl_xor_sync(0xffffffffu, acc[nb][e], mask));
-  }
+  for (int mask = 1; mask <= 2; mask <<= 1) dev::lane_butterfly(acc, mask, (t & mask) != 0);  // bits 1-2: the quad
   dev::butterflies(acc);  // bits 3-5: the tiles nb
 }
 

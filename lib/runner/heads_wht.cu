@@ -34,11 +34,21 @@ constexpr int kHeads = 32, kHeadDim = 128;
 constexpr int kChunksPerHead = kHeadDim / 8;  // 16: a half-warp's lanes
 constexpr int kHeadsPerLane = kHeads / 2;      // 16: bits 0-3 of the head index
 constexpr int kWarps = 4;                      // rows in flight per block
+constexpr int64_t kRowBytes = kHeads * kHeadDim / 2;  // a row of codes, packed layout
 // Fewer rows go to the kernels below, which split a row over several warps (a warp a
 // row is one row's latency chain: o_proj's linear at M = 1 5.24 -> 6.10 us against
 // the mix kernel, at 16 6.47 -> 7.55). The whole linear is the same at 256-384 rows
 // either way and faster here from 512 (22.5 -> 21.9 us; NOTES.md history 29).
 constexpr int kMinRows = 512;
+
+// The mix kernel's code formula for one chunk of 8 transformed sums: RN(sum · k_code)
+// clamped to [lo, hi], k_code = norm / s.
+__device__ __forceinline__ dev::Codes8 chunk_codes(const float (&v)[8], float k_code, float lo, float hi) {
+  uint32_t b[8];
+#pragma unroll
+  for (int e = 0; e < 8; ++e) b[e] = dev::clamp_round_bits(v[e] * k_code, lo, hi);
+  return {dev::low_bytes(b[0], b[2], b[4], b[6]), dev::low_bytes(b[1], b[3], b[5], b[7])};
+}
 
 __global__ void __launch_bounds__(32 * kWarps)
     heads_wht_quant_kernel(const uint16_t* __restrict__ x, int64_t ldx, int M, float norm, int maxq,
@@ -46,7 +56,6 @@ __global__ void __launch_bounds__(32 * kWarps)
   gemm::pdl_trigger();  // the GEMM after this kernel may start streaming its weights
   gemm::pdl_wait();     // the rows are the previous kernel's output
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, c = lane & 15, hg = lane >> 4;
-  const int64_t row_bytes = kHeads * kHeadDim / 2;  // packed layout
   const float lo = float(-(maxq + 1)), hi = float(maxq);
   for (int64_t r = int64_t(blockIdx.x) * kWarps + warp; r < M; r += int64_t(gridDim.x) * kWarps) {
     const uint16_t* xr = x + r * ldx + (kHeadsPerLane * hg * kChunksPerHead + c) * 8;
@@ -57,8 +66,8 @@ __global__ void __launch_bounds__(32 * kWarps)
 #pragma unroll
     for (int k = 0; k < kHeadsPerLane; ++k) dev::half8_to_float(raw[k], v[k]);
     dev::butterflies(v);  // bits 0-3 of the head index: the lane's k
-    // Bit 4: heads h and h + 16 sit in lanes c and c + 16. a + o on the lower lane,
-    // o - a on the upper: one FMA by ±1, exact like the add.
+    // Bit 4: heads h and h + 16 sit in lanes c and c + 16 (dev::lane_butterfly's step,
+    // written out here so that the row maximum is taken in the same pass).
     const float sgn = hg ? -1.f : 1.f;
     float amax = 0.f;
 #pragma unroll
@@ -73,14 +82,9 @@ __global__ void __launch_bounds__(32 * kWarps)
     amax = dev::warp_max(amax);
     const float s = dev::sym_scale(amax * norm, c_over_maxq), k_code = norm / s;
 #pragma unroll
-    for (int k = 0; k < kHeadsPerLane; ++k) {
-      uint32_t b[8];
-#pragma unroll
-      for (int e = 0; e < 8; ++e) b[e] = dev::clamp_round_bits(v[k][e] * k_code, lo, hi);
-      const dev::Codes8 c8{dev::low_bytes(b[0], b[2], b[4], b[6]), dev::low_bytes(b[1], b[3], b[5], b[7])};
-      dev::store_act_codes(codes.data, codes.tile_rows, row_bytes, r, (kHeadsPerLane * hg + k) * kChunksPerHead + c,
-                           c8);
-    }
+    for (int k = 0; k < kHeadsPerLane; ++k)
+      dev::store_act_codes(codes.data, codes.tile_rows, kRowBytes, r, (kHeadsPerLane * hg + k) * kChunksPerHead + c,
+                           chunk_codes(v[k], k_code, lo, hi));
     if (lane == 0) scale[r] = s;
   }
 }
@@ -111,13 +115,7 @@ __global__ void __launch_bounds__(32 * kSmallWarps)
   dev::load8(xr + (h + 16) * kHeadDim, v[1]);
   dev::butterflies(v);  // bit 4
 #pragma unroll
-  for (int mask = 2; mask <= 16; mask <<= 1) {
-    const float sgn = (lane & mask) ? -1.f : 1.f;  // o - a on the upper lane, a + o on the lower
-#pragma unroll
-    for (int i = 0; i < 2; ++i)
-#pragma unroll
-      for (int e = 0; e < 8; ++e) v[i][e] = fmaf(sgn, v[i][e], __shfl_xor_sync(0xffffffffu, v[i][e], mask));
-  }
+  for (int mask = 2; mask <= 16; mask <<= 1) dev::lane_butterfly(v, mask, (lane & mask) != 0);  // bits 0-3
   float amax = 0.f;
 #pragma unroll
   for (int i = 0; i < 2; ++i)
@@ -131,42 +129,37 @@ __global__ void __launch_bounds__(32 * kSmallWarps)
   for (int w = 1; w < kSmallWarps; ++w) amax = fmaxf(amax, red[w]);
   const float s = dev::sym_scale(amax * norm, c_over_maxq), k_code = norm / s;
   const float lo = float(-(maxq + 1)), hi = float(maxq);
-  const int64_t row_bytes = kHeads * kHeadDim / 2;  // packed layout
 #pragma unroll
-  for (int i = 0; i < 2; ++i) {
-    uint32_t b[8];
-#pragma unroll
-    for (int e = 0; e < 8; ++e) b[e] = dev::clamp_round_bits(v[i][e] * k_code, lo, hi);
-    const dev::Codes8 c8{dev::low_bytes(b[0], b[2], b[4], b[6]), dev::low_bytes(b[1], b[3], b[5], b[7])};
-    dev::store_act_codes(codes.data, codes.tile_rows, row_bytes, r, (h + 16 * i) * kChunksPerHead + c, c8);
-  }
+  for (int i = 0; i < 2; ++i)
+    dev::store_act_codes(codes.data, codes.tile_rows, kRowBytes, r, (h + 16 * i) * kChunksPerHead + c,
+                         chunk_codes(v[i], k_code, lo, hi));
   if (threadIdx.x == 0) scale[r] = s;
 }
 
-// QUAROT_RUNNER_HEADS_WHT=0: never (the mix kernel for every M), 1: the warp-a-row
-// kernel from one row on; unset: the block-a-row kernel up to kSmallMaxRows rows, the
-// warp-a-row kernel from kMinRows.
-int min_rows() {
-  static const int rows = [] {
-    const char* v = std::getenv("QUAROT_RUNNER_HEADS_WHT");
-    if (v != nullptr && std::strcmp(v, "0") == 0) return -1;
-    if (v != nullptr && std::strcmp(v, "1") == 0) return 1;
-    return kMinRows;
-  }();
-  return rows;
+enum class Pick { Mix, Block, Warp };
+
+// Which kernel takes M rows. QUAROT_RUNNER_HEADS_WHT=0: the mix kernel for every M;
+// 1: the warp-a-row kernel for every M; unset: the block-a-row kernel up to
+// kSmallMaxRows rows, the warp-a-row kernel from kMinRows, the mix kernel between.
+Pick pick(int M) {
+  static const char* const forced = std::getenv("QUAROT_RUNNER_HEADS_WHT");
+  if (forced != nullptr && std::strcmp(forced, "0") == 0) return Pick::Mix;
+  if (forced != nullptr && std::strcmp(forced, "1") == 0) return Pick::Warp;
+  if (M <= kSmallMaxRows) return Pick::Block;
+  return M >= kMinRows ? Pick::Warp : Pick::Mix;
 }
 
 }  // namespace
 
 bool heads_wht_supported(const MixArgs& a) {
-  const int rows = min_rows();
   const bool shape = !a.fwht && a.A == kHeads && a.B == kHeadDim && a.ldx % 8 == 0 &&
                      (reinterpret_cast<uintptr_t>(a.x) & 15) == 0;
-  return shape && rows > 0 && (a.M >= rows || a.M <= kSmallMaxRows);
+  return shape && pick(a.M) != Pick::Mix;
 }
 
 void heads_wht_quant(const MixArgs& a, cudaStream_t stream) {
-  if (a.M <= kSmallMaxRows && a.M < min_rows()) {
+  if (a.M == 0) return;  // as the mix kernel: nothing to launch (a grid of 0 blocks is an error)
+  if (pick(a.M) == Pick::Block) {
     gemm::launch_pdl(heads_wht_quant_small_kernel, dim3(a.M), dim3(32 * kSmallWarps), 0, stream, a.x, a.ldx, a.M,
                      a.norm, a.maxq, a.c_over_maxq, a.codes, a.scale);
     return;
