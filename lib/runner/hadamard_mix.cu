@@ -118,13 +118,6 @@ struct MixCfg {
                                                                                       : 1;
 };
 
-__device__ __forceinline__ void ldmatrix_x4_trans(uint32_t (&r)[4], const void* p) {
-  const uint32_t a = static_cast<uint32_t>(__cvta_generic_to_shared(p));
-  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
-               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-               : "r"(a));
-}
-
 // The 8-code word of nibble pairs: lane t of a quad holds byte t of words nb (its
 // codes b = 8nb + 2t, 2t + 1); returns word nb = 4k + t, gathered from the quad.
 template <int NBW>
@@ -169,8 +162,8 @@ __device__ __forceinline__ void store_tile_codes(const float (&acc)[NBW][4], int
       uint32_t e[4], o[4];
 #pragma unroll
       for (int j = 0; j < 4; ++j) {
-        e[j] = dev::clamp_round_bits(acc[4 * k + j][2 * h] * k_code, lo, hi);
-        o[j] = dev::clamp_round_bits(acc[4 * k + j][2 * h + 1] * k_code, lo, hi);
+        e[j] = dev::scaled_round_bits(acc[4 * k + j][2 * h], k_code, lo, hi);
+        o[j] = dev::scaled_round_bits(acc[4 * k + j][2 * h + 1], k_code, lo, hi);
       }
       P[k] = dev::packed_word({dev::low_bytes(e[0], e[1], e[2], e[3]), dev::low_bytes(o[0], o[1], o[2], o[3])});
     }
@@ -290,7 +283,7 @@ __global__ void __launch_bounds__(MixCfg<KT, NB, kFwht, kWide>::kThreads, MixCfg
 #pragma unroll
         for (int np = 0; np < NBW / 2; ++np) {
           uint32_t b[4];
-          ldmatrix_x4_trans(b, lrow + kt * 16 * C::kRowStride + np * 32);
+          dev::ldmatrix_x4_trans(b, lrow + kt * 16 * C::kRowStride + np * 32);
 #pragma unroll
           for (int m = 0; m < MT; ++m) {
             dev::mma_f16_16816(acc[m][2 * np], h[m], b[0], b[1]);

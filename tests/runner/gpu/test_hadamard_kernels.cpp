@@ -56,7 +56,7 @@ void check_float(const std::vector<float>& got, const std::vector<double>& ref, 
 
 // row_bytes: the packed row stride (0: n / 2); codes past n must then be zero.
 void check_codes(const std::vector<double>& y, int M, int n, const std::vector<uint8_t>& packed,
-                 const std::vector<float>& scale, int row_bytes = 0) {
+                 const std::vector<float>& scale, int row_bytes = 0, double clip = 0.9) {
   const int rb = row_bytes > 0 ? row_bytes : n / 2;
   int ties = 0, bad = 0, pad_nonzero = 0;
   for (int r = 0; r < M; ++r)
@@ -65,7 +65,7 @@ void check_codes(const std::vector<double>& y, int M, int n, const std::vector<u
   for (int r = 0; r < M; ++r) {
     double amax = 0;
     for (int k = 0; k < n; ++k) amax = std::max(amax, std::abs(y[size_t(r) * n + k]));
-    const double s_ref = amax * 0.9 / 7;
+    const double s_ref = amax * clip / 7;
     INFO("row " << r << " scale " << scale[size_t(r)] << " reference " << s_ref);
     REQUIRE(std::abs(scale[size_t(r)] - s_ref) <= 1e-5 * s_ref);
     for (int k = 0; k < n; ++k) {
@@ -276,8 +276,9 @@ TEST_CASE("fp16 rows on the tensor-core mix kernel: rows and heads, few and many
     REQUIRE(had.mix_full() != nullptr);
     const int n = c.H * c.D;
     // 7: a partial group of the several rows a block takes at once; 1200: more
-    // groups than SMs (the configuration for many rows).
-    for (int M : {1, 7, 300, 1200}) {
+    // groups than SMs (the configuration for many rows); 2701: 32 heads of 128 on
+    // blocks of 3 rows each (a prefetched row), the last block one row.
+    for (int M : {1, 7, 300, 1200, 2701}) {
       INFO("heads " << c.H << " x " << c.D << ", M = " << M);
       std::vector<float> xr;
       auto dh = to_device(to_f16_rows(random_rows(rng, M, n), M, n, n, xr));
@@ -289,5 +290,21 @@ TEST_CASE("fp16 rows on the tensor-core mix kernel: rows and heads, few and many
           {out(packed), out(scale)});
       check_codes(ref, M, n, to_host(packed), to_host(scale));
     }
+  }
+  // Clip 0.75: codes past both bounds (|sum| / s up to 7 / 0.75), the lower clamp that
+  // clip 0.9 never needs (heads_wht.cu's kLowClamp), on many rows.
+  {
+    const HadamardDevice had(32);
+    const int M = 1200, n = 32 * 128;
+    std::vector<float> xr;
+    auto dh = to_device(to_f16_rows(random_rows(rng, M, n), M, n, n, xr));
+    DeviceBuffer<uint8_t> packed(size_t(M) * n / 2);
+    DeviceBuffer<float> scale(static_cast<size_t>(M));
+    run_poisoned(
+        [&] {
+          heads_hadamard_quant_f16(dh.get(), n, M, 128, had, ActQuantSpec{4, 0.75}, packed.get(), scale.get(), nullptr);
+        },
+        {out(packed), out(scale)});
+    check_codes(ref_heads(xr, M, 32, 128), M, n, to_host(packed), to_host(scale), 0, 0.75);
   }
 }
