@@ -182,6 +182,18 @@ __device__ __forceinline__ uint32_t pack_half2(__half lo, __half hi) {
   return uint32_t(__half_as_ushort(lo)) | (uint32_t(__half_as_ushort(hi)) << 16);
 }
 
+// Every element of a (nested) register array to zero: the mma accumulators before a
+// k-loop.
+template <typename T>
+__device__ __forceinline__ void zero_fill(T& v) {
+  v = T(0);
+}
+template <typename T, int N>
+__device__ __forceinline__ void zero_fill(T (&a)[N]) {
+#pragma unroll
+  for (int i = 0; i < N; ++i) zero_fill(a[i]);
+}
+
 // ---- memory -------------------------------------------------------------------------
 
 // Streaming 16-byte load that does not pollute L1 (weights are read once).

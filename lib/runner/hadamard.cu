@@ -123,12 +123,7 @@ __device__ void kmix(float* x, MixCols mc, int K, const uint4* frag, const float
     const int grp = round * per_round + warp / AG, half = warp % AG;
     const bool active = warp < per_round * AG && grp < groups;
     float acc[2][AH][4];
-#pragma unroll
-    for (int h = 0; h < 2; ++h)
-#pragma unroll
-      for (int i = 0; i < AH; ++i)
-#pragma unroll
-        for (int e = 0; e < 4; ++e) acc[h][i][e] = 0.f;
+    dev::zero_fill(acc);
     if (active) {
       float sc[2];  // the input scale of each n8 tile's row (a tile never straddles rows: S >= 8 or R = 1)
 #pragma unroll

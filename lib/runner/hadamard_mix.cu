@@ -260,12 +260,7 @@ __global__ void __launch_bounds__(MixCfg<KT, NB, kFwht, kWide>::kThreads, MixCfg
 
     // The mix: acc[m][nb] = rows a' = 16·(MT·wt + m) + g (+8) x columns b = 8(nb0 + nb) + 2t (+1).
     float acc[MT][NBW][4];
-#pragma unroll
-    for (int m = 0; m < MT; ++m)
-#pragma unroll
-      for (int nb = 0; nb < NBW; ++nb)
-#pragma unroll
-        for (int e = 0; e < 4; ++e) acc[m][nb][e] = 0.f;
+    dev::zero_fill(acc);
     if (r < M) {
       // ldmatrix.x4.trans: lanes 0-7 / 8-15 address rows k 0-7 / 8-15 of columns
       // 16np..16np+7 (the two B registers of n8 tile 2np), lanes 16-31 the same for

@@ -62,7 +62,7 @@ __device__ __forceinline__ dev::Codes8 chunk_codes(const float (&v)[8], float k_
 //   16-byte pieces kept the memory pipe so busy that shuffles and ldmatrix waited);
 // - the butterflies in registers cost ~9 instructions a value (conversion, 5 stages,
 //   shuffles), the mma ~1. Four warps a row (4 words each, 64 registers, 8 blocks an
-//   SM) made the kernel alone faster (2048 rows 10.1 -> 9.1 us) but the linear 0.2-0.6
+//   SM) made the kernel alone faster (2048 rows 10.1 -> 9.1 us) but the linear 0.3-0.8
 //   us slower at 1024-4096 rows.
 // After the mma a thread (g, t) holds heads 16·at + 8·hh + g, columns 2t + e of its 8
 // words. The codes leave as whole 16-byte chunks of the tiled layout: in a head's
@@ -129,12 +129,7 @@ __global__ void __launch_bounds__(kPairThreads)
     if (r + 1 < r1) fetch(r + 1, buf ^ 1);
     ptx::mbar_wait(ptx::smem_addr(&full[buf]), uint32_t((r - r0) >> 1) & 1);
     float acc[2][kSlots][4];
-#pragma unroll
-    for (int at = 0; at < 2; ++at)
-#pragma unroll
-      for (int s = 0; s < kSlots; ++s)
-#pragma unroll
-        for (int e = 0; e < 4; ++e) acc[at][s][e] = 0.f;
+    dev::zero_fill(acc);
 #pragma unroll
     for (int kt = 0; kt < 2; ++kt)
 #pragma unroll
