@@ -297,31 +297,51 @@ __device__ __forceinline__ float small_int_to_float(int x) {
   return __int_as_float(x + 0x4B400000) - 12582912.f;  // 12582912 = 1.5 * 2^23
 }
 
-// The staged tile's rows, four floats at a time, to op(addr(tok, col), value, residual):
-// a warp covers whole staged rows (16-byte reads, conflict-free). Explicitly in
-// batches of kBatch chunks a thread, every read of a batch (the staged values and,
-// for kLoadOut, the output they add to) before its first store: the compiler cannot
-// move loads above stores that may alias them, and one warp per scheduler has
-// nothing else to hide a load's latency with.
-template <class C, int kCols, bool kLoadOut, typename Addr, typename Op>
-__device__ __forceinline__ void for_staged_chunks(const float* stage, int lt, const Addr& addr, const Op& op) {
-  constexpr int kPerRow = kCols / 4, kIters = C::kBT * kPerRow / 128, kBatch = kIters < 8 ? kIters : 8;
+// A staged tile's rows, kPerRow 16-byte chunks each, from load(tok, chunk) to
+// store(tok, chunk, loaded): a warp covers whole staged rows (16-byte reads,
+// conflict-free). Explicitly in batches of kBatch chunks a thread, every load of a
+// batch (the staged values and, for AddF32, the output they add to) before its
+// first store: the compiler cannot move loads above stores that may alias them, and
+// one warp per scheduler has nothing else to hide a load's latency with.
+template <class C, int kPerRow, typename Load, typename Store>
+__device__ __forceinline__ void staged_batches(int lt, const Load& load, const Store& store) {
+  constexpr int kIters = C::kBT * kPerRow / 128, kBatch = kIters < 8 ? kIters : 8;
   static_assert(C::kBT * kPerRow % 128 == 0 && kIters % kBatch == 0, "whole batches of the consumer's threads");
+  using Chunk = decltype(load(0, 0));
 #pragma unroll 1
   for (int it0 = 0; it0 < kIters; it0 += kBatch) {
-    float4 v[kBatch], r[kBatch];
+    Chunk v[kBatch];
 #pragma unroll
     for (int b = 0; b < kBatch; ++b) {
-      const int idx = (it0 + b) * 128 + lt, tok = idx / kPerRow, col = (idx % kPerRow) * 4;
-      v[b] = *reinterpret_cast<const float4*>(stage + tok * kStageStride + col);
-      if constexpr (kLoadOut) r[b] = *reinterpret_cast<const float4*>(addr(tok, col));
+      const int idx = (it0 + b) * 128 + lt;
+      v[b] = load(idx / kPerRow, idx % kPerRow);
     }
 #pragma unroll
     for (int b = 0; b < kBatch; ++b) {
-      const int idx = (it0 + b) * 128 + lt, tok = idx / kPerRow, col = (idx % kPerRow) * 4;
-      op(addr(tok, col), v[b], r[b]);
+      const int idx = (it0 + b) * 128 + lt;
+      store(idx / kPerRow, idx % kPerRow, v[b]);
     }
   }
+}
+
+// Four staged floats and, where the output mode adds to it, the output's four.
+struct StagedChunk {
+  float4 v, r;
+};
+
+// The staged fp32 tile's rows, four floats at a time, to op(addr(tok, col), value,
+// residual) (staged_batches).
+template <class C, int kCols, bool kLoadOut, typename Addr, typename Op>
+__device__ __forceinline__ void for_staged_chunks(const float* stage, int lt, const Addr& addr, const Op& op) {
+  const auto load = [&](int tok, int chunk) {
+    StagedChunk c;
+    c.v = *reinterpret_cast<const float4*>(stage + tok * kStageStride + chunk * 4);
+    if constexpr (kLoadOut) c.r = *reinterpret_cast<const float4*>(addr(tok, chunk * 4));
+    return c;
+  };
+  staged_batches<C, kCols / 4>(lt, load, [&](int tok, int chunk, const StagedChunk& c) {
+    op(addr(tok, chunk * 4), c.v, c.r);
+  });
 }
 
 // A full tile (every token < M, every column < the output width, 16-byte aligned
@@ -511,23 +531,11 @@ __device__ __forceinline__ void stage_tile_half(const int (&acc)[C::kHalf][C::kA
 
 template <class C>
 __device__ __forceinline__ void store_full_half(const Params& p, const uint8_t* stage, int n_base, int m0, int lt) {
-  constexpr int kPerRow = C::kCh / 8, kIters = C::kBT * kPerRow / 128, kBatch = kIters < 8 ? kIters : 8;
-  static_assert(C::kBT * kPerRow % 128 == 0 && kIters % kBatch == 0, "whole batches of the consumer's threads");
   __half* out = static_cast<__half*>(p.out) + int64_t(m0) * p.ldo + n_base;
-#pragma unroll 1
-  for (int it0 = 0; it0 < kIters; it0 += kBatch) {
-    uint4 v[kBatch];
-#pragma unroll
-    for (int b = 0; b < kBatch; ++b) {
-      const int idx = (it0 + b) * 128 + lt, tok = idx / kPerRow, col = (idx % kPerRow) * 8;
-      v[b] = *reinterpret_cast<const uint4*>(stage + tok * kHalfRowBytes + col * 2);
-    }
-#pragma unroll
-    for (int b = 0; b < kBatch; ++b) {
-      const int idx = (it0 + b) * 128 + lt, tok = idx / kPerRow, col = (idx % kPerRow) * 8;
-      *reinterpret_cast<uint4*>(out + int64_t(tok) * p.ldo + col) = v[b];
-    }
-  }
+  const int64_t ldo = p.ldo;
+  staged_batches<C, C::kCh / 8>(
+      lt, [&](int tok, int chunk) { return *reinterpret_cast<const uint4*>(stage + tok * kHalfRowBytes + chunk * 16); },
+      [&](int tok, int chunk, const uint4& v) { *reinterpret_cast<uint4*>(out + tok * ldo + chunk * 8) = v; });
 }
 
 // n_base: this consumer's first channel; m0: the block's first token; scales: its
