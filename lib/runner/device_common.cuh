@@ -77,8 +77,12 @@ __device__ __forceinline__ uint32_t clamp_round_bits(float q, float lo, float hi
 // which RN(v·k) then rounded could miss by one where v·k lies within half an ulp of
 // a half-integer; clamping after the add is the same as before it (integer bounds,
 // monotone rounding). Used where the codes are RN(sum · norm / s) of fp32 sums.
+// kLow = false leaves out the lower bound, for callers that know RN(v·k) >= lo
+// (one instruction a value less).
+template <bool kLow = true>
 __device__ __forceinline__ uint32_t scaled_round_bits(float v, float k, float lo, float hi) {
-  return __float_as_uint(fminf(fmaxf(fmaf(v, k, 12582912.0f), lo + 12582912.0f), hi + 12582912.0f));
+  const float t = fmaf(v, k, 12582912.0f);
+  return __float_as_uint(fminf(kLow ? fmaxf(t, lo + 12582912.0f) : t, hi + 12582912.0f));
 }
 __device__ __forceinline__ uint32_t sym_round_bits(float x, float scale, float inv, float lo, float hi) {
   const float q = x * inv;

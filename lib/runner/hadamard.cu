@@ -331,8 +331,7 @@ void launch_kt_variant(const In* x, int64_t ldx, int M, const Transform& tf, int
   }
   const size_t smem = g.rows * row_bytes + frag_bytes;
   ensure_dynamic_smem(kernel, smem);
-  int per_sm = 0;
-  CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, threads, smem));
+  const int per_sm = blocks_per_sm(kernel, threads, smem);
   QUAROT_CHECK(per_sm > 0, "online Hadamard of size ", tf.n, " does not fit in shared memory");
   const int64_t groups = (int64_t(M) + g.rows - 1) / g.rows;
   const int grid = int(std::min<int64_t>(groups, int64_t(per_sm) * device_sm_count()));

@@ -366,8 +366,7 @@ void launch_cfg(const MixArgs& a, int64_t groups, cudaStream_t stream) {
   // occupancy once, not on every launch (single device).
   static const int per_sm = [&] {
     ensure_dynamic_smem(kernel, C::kSmem);
-    int n = 0;
-    CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, kernel, C::kThreads, C::kSmem));
+    const int n = blocks_per_sm(kernel, C::kThreads, C::kSmem);
     QUAROT_ASSERT(n > 0, "hadamard_mix: no block fits an SM (KT ", KT, ", NB ", NB, ")");
     return n;
   }();

@@ -27,8 +27,9 @@ struct MixArgs {
 bool hadamard_mix_supported(int A, int B, bool fwht, int64_t ldx, const void* x);
 void hadamard_mix_quant(const MixArgs& a, cudaStream_t stream);
 
-// heads_wht.cu: across 32 heads of 128, up to 64 rows (a block a row) or from 512 (a
-// warp a row); takes the same arguments (frag unused).
+// heads_wht.cu: across 32 heads of 128, up to 64 rows (a block a row, frag unused) or
+// from 512 (a pair of warps a row on tensor cores, frag the H_32 fragments); takes
+// the same arguments.
 bool heads_wht_supported(const MixArgs& a);
 void heads_wht_quant(const MixArgs& a, cudaStream_t stream);
 

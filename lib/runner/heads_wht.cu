@@ -14,7 +14,6 @@
 #include <cuda_fp16.h>
 
 #include <algorithm>
-#include <atomic>
 #include <cstdlib>
 #include <cstring>
 
@@ -22,6 +21,7 @@
 #include "lib/runner/device_common.cuh"
 #include "lib/runner/gemm_common.cuh"
 #include "lib/runner/hadamard_mix.h"
+#include "lib/runner/launch_util.h"
 #include "lib/runner/wgmma_ptx.cuh"
 
 namespace quarot::runner::detail {
@@ -102,8 +102,7 @@ __global__ void __launch_bounds__(kPairThreads)
   __syncthreads();
   gemm::pdl_trigger();  // the GEMM after this kernel may start streaming its weights
   gemm::pdl_wait();     // the rows are the previous kernel's output
-  const float magic = 12582912.0f;  // dev::clamp_round_bits: the code in the low byte
-  const float lo = magic - float(maxq + 1), hi = magic + float(maxq);
+  const float lo = float(-(maxq + 1)), hi = float(maxq);
   const int64_t r0 = int64_t(blockIdx.x) * rows_per_block;
   const int64_t r1 = r0 + rows_per_block < M ? r0 + rows_per_block : int64_t(M);
   // Warp 0 copies a row, lane h its head's 256 contiguous bytes (bulk copies: whole
@@ -162,14 +161,11 @@ __global__ void __launch_bounds__(kPairThreads)
 #pragma unroll
       for (int hh = 0; hh < 2; ++hh) {
         const int head = 16 * at + 8 * hh + g;
-        uint32_t c[kSlots][2];  // RN(acc · k_code) as rounded words (dev::scaled_round_bits)
+        uint32_t c[kSlots][2];  // RN(acc · k_code) as rounded words
 #pragma unroll
         for (int s = 0; s < kSlots; ++s)
 #pragma unroll
-          for (int e = 0; e < 2; ++e) {
-            const float v = fminf(fmaf(acc[at][s][2 * hh + e], k_code, magic), hi);
-            c[s][e] = __float_as_uint(kLowClamp ? fmaxf(v, lo) : v);
-          }
+          for (int e = 0; e < 2; ++e) c[s][e] = dev::scaled_round_bits<kLowClamp>(acc[at][s][2 * hh + e], k_code, lo, hi);
         if (codes.tile_rows == 0) {  // packed rows (tests, odd shapes): a byte a word, columns 2t, 2t + 1
           uint8_t* row = codes.data + r * kRowBytes + head * kChunksPerHead * 4 + t;
 #pragma unroll
@@ -283,15 +279,9 @@ void heads_wht_quant(const MixArgs& a, cudaStream_t stream) {
   }
   const bool low_clamp = 1.f / a.c_over_maxq > float(a.maxq) + 1.25f;  // the kernel's kLowClamp
   auto* kernel = low_clamp ? heads_wht_quant_pair_kernel<true> : heads_wht_quant_pair_kernel<false>;
-  static std::atomic<int> per_sm[2] = {0, 0};  // blocks an SM by kLowClamp, asked once (single device)
-  if (per_sm[low_clamp].load() == 0) {
-    int n = 0;
-    CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, kernel, kPairThreads, 0));
-    per_sm[low_clamp].store(std::max(n, 1));
-  }
   // Every block the same number of rows: as few blocks as that count allows, so that
   // no pair is left with one row more than most (2048 rows: 1024 blocks of 2).
-  const int64_t slots = int64_t(per_sm[low_clamp].load()) * device_sm_count();
+  const int64_t slots = int64_t(std::max(blocks_per_sm(kernel, kPairThreads, 0), 1)) * device_sm_count();
   const int64_t rows_per_block = (int64_t(a.M) + slots - 1) / slots;
   const int grid = int((int64_t(a.M) + rows_per_block - 1) / rows_per_block);
   gemm::launch_pdl(kernel, dim3(grid), dim3(kPairThreads), 0, stream, a.x, a.ldx, a.M, int(rows_per_block),

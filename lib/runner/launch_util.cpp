@@ -2,6 +2,7 @@
 
 #include <map>
 #include <mutex>
+#include <tuple>
 
 #include "lib/core/error.h"
 
@@ -24,6 +25,19 @@ void ensure_dynamic_smem_raw(const void* func, size_t bytes) {
   if (total > 48 * 1024)
     CUDA_CHECK(cudaFuncSetAttribute(func, cudaFuncAttributeMaxDynamicSharedMemorySize, int(bytes)));
   granted[func] = bytes;
+}
+
+int blocks_per_sm_raw(const void* func, int threads, size_t smem) {
+  static std::mutex mu;
+  static std::map<std::tuple<const void*, int, size_t>, int> asked;
+  std::lock_guard<std::mutex> lock(mu);
+  const auto key = std::make_tuple(func, threads, smem);
+  auto it = asked.find(key);
+  if (it != asked.end()) return it->second;
+  int n = 0;
+  CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, func, threads, smem));
+  asked.emplace(key, n);
+  return n;
 }
 
 size_t device_smem_optin() {

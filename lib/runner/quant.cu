@@ -3,7 +3,6 @@
 #include <cuda_fp16.h>
 
 #include <algorithm>
-#include <atomic>
 #include <cmath>
 
 #include "lib/core/error.h"
@@ -152,14 +151,8 @@ void launch_rows(int threads, const In* x, int64_t ldx, const float* w, float ep
   auto* kernel = row_quant_kernel<In, kNorm, CPT>;
   int grid = M;
   if (kRowPrefetch<CPT>) {
-    static std::atomic<int> per_sm[512 / 32 + 1];  // by warps a block, 0 until asked (single device)
-    std::atomic<int>& slot = per_sm[threads / 32];
-    if (slot.load() == 0) {
-      int n = 0;
-      CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, kernel, threads, 0));
-      slot.store(std::max(n, 1));
-    }
-    grid = int(std::min<int64_t>(M, int64_t(slot.load()) * device_sm_count()));
+    const int per_sm = std::max(blocks_per_sm(kernel, threads, 0), 1);
+    grid = int(std::min<int64_t>(M, int64_t(per_sm) * device_sm_count()));
   }
   gemm::launch_pdl(kernel, dim3(grid), dim3(threads), 0, stream, x, ldx, w, eps, M, K, maxq, c, codes.data,
                    codes.tile_rows, scale);
