@@ -35,7 +35,7 @@ PY
   timeout 240 ncu --kernel-name-base mangled --kernel-name "regex:$kernel" --launch-skip 3 --launch-count 1 \
     --section SpeedOfLight --section LaunchStats --section Occupancy --section SchedulerStats \
     --section WarpStateStats --section InstructionStats --section ComputeWorkloadAnalysis \
-    --section MemoryWorkloadAnalysis --print-details all \
+    --section MemoryWorkloadAnalysis --section SourceCounters --print-details all \
     "$d/bench_w4a4" --shapes "$shape" --m "$m" --reps 1 --settle-ms 0 > "$OUT/prof/$name.ncu.txt" 2>&1
   echo "$name: ncu rc=$?"
   grep -E "Duration|Executed Ipc A|Registers Per|Achieved Occupancy|Executed Instructions |Eligible Warps|No Eligible|Memory Throughput|DRAM Throughput" "$OUT/prof/$name.ncu.txt" | head -14

@@ -172,6 +172,18 @@ __device__ __forceinline__ void mma_f16_16816(float (&c)[4], const uint4& a, uin
       : "r"(a.x), "r"(a.y), "r"(a.z), "r"(a.w), "r"(b0), "r"(b1));
 }
 
+// d += A·B with tf32 operands (fp32 registers whose low 13 mantissa bits the tensor
+// cores do not use), fp32 accumulation: a0..a3 = A (g, t), (g + 8, t), (g, t + 4),
+// (g + 8, t + 4); b0, b1 = B (t, g), (t + 4, g); d as mma_f16_16816's c.
+__device__ __forceinline__ void mma_tf32_1688(float (&d)[4], uint32_t a0, uint32_t a1, uint32_t a2, uint32_t a3,
+                                              uint32_t b0, uint32_t b1) {
+  asm volatile(
+      "mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+      "{%0,%1,%2,%3};\n"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+      : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
+}
+
 // Four 8x8 b16 matrices from shared memory, transposed: lanes 8i..8i+7 give the row
 // addresses of matrix i, whose fragment lands in r[i] (for an mma B operand: rows k,
 // 8 contiguous columns n).

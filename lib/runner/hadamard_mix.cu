@@ -9,7 +9,9 @@
 // first because it multiplies the fp16 inputs themselves: ±1 times an fp16 value
 // is exact, the products are summed in fp32 on the tensor cores
 // (mma.m16n8k16, fp32 accumulation), and the Walsh–Hadamard part then runs on
-// the fp32 sums in registers. Every sum is as accurate as fp32 arithmetic.
+// the fp32 sums: in registers (every sum as accurate as fp32 arithmetic), or for
+// many rows partly on tensor cores in tf32 (hadamard_mix_tile.cuh, fwht64_tc: the
+// sums split in two parts, their error below 2^-20 of a sum).
 //
 // Why this kernel (NOTES.md has the numbers): the row-at-a-time kernel of
 // hadamard.cu spends its time in block barriers and shared-memory passes, one row
@@ -19,18 +21,21 @@
 //   columns, MixCfg::NS): W_A's row tile (KT fragments) stays in its
 //   registers for every row it sees, or for many rows is read from L1
 //   (MixCfg::kBlocksPerSm says why);
-// - the input rows stream through a cp.async ring (3 deep, 2 for many rows) while
-//   earlier rows are mixed; the B operand comes from shared memory by
+// - the input rows stream through a cp.async ring (3 deep, 2 for many rows; a
+//   warp's copies whole blocks of B) while earlier rows are mixed; the B operand
+//   comes from shared memory by
 //   ldmatrix.trans (rows padded by 16 bytes so the eight addresses of a matrix fall
 //   in distinct banks);
 // - after the mix a thread holds 4·B/8 outputs (rows a' = g and g + 8, columns
 //   b = 8nb + 2t + {0, 1}) whose b index bits are split between its registers
 //   (bits 0, 3-5) and its quad (bits 1-2): the 64-point Walsh–Hadamard is register
-//   butterflies plus two shuffles per value;
+//   butterflies plus two shuffles per value, or for many rows an mma.m16n8k8 per 8
+//   columns and three butterflies (MixCfg::kTcWht);
 // - the row maximum is a warp reduction plus one exchange between the row's warps;
 //   codes are packed from registers (a byte transpose within each quad) and stored
 //   as whole 32-bit words of 8 codes (across heads, for many rows, into an image of
-//   the rows in shared memory that leaves in 16-byte chunks: MixCfg::kImage).
+//   the rows in shared memory that leaves in 16-byte chunks: MixCfg::kImage; with
+//   the Walsh–Hadamard, for many rows, as 16-byte chunks gathered by shuffles).
 // One row of n = 11008 (A = 172) is 968 mma: 11 warps of 88, or for many rows 6
 // warps of 176 (the last warp's second tile padding). NOTES.md has the times
 // (history 13, 20 and 21).
@@ -43,6 +48,7 @@
 #include "lib/runner/device_common.cuh"
 #include "lib/runner/gemm_common.cuh"
 #include "lib/runner/hadamard_mix.h"
+#include "lib/runner/hadamard_mix_tile.cuh"
 #include "lib/runner/launch_util.h"
 
 namespace quarot::runner::detail {
@@ -96,6 +102,11 @@ struct MixCfg {
   // sector gets 8 bytes a store and the kernel waits on its instructions, not on
   // L2: the image's barrier and copy made it 3-8% slower there.
   static constexpr bool kImage = kWide && !kFwht;
+  // Many rows with the Walsh–Hadamard (down_proj): its quad bits on tensor cores
+  // (fwht64_tc) and the codes out as whole 16-byte chunks of the tiled layout
+  // (line_chunk). Few rows keep fwht64: there a row's latency chain counts,
+  // not instructions.
+  static constexpr bool kTcWht = kWide && kFwht;
   static constexpr int kLineStride = 144;
   static constexpr int kImageRow = (16 * KT * kB + 127) / 128 * kLineStride;  // tiled, or packed (half of it)
   static constexpr int kRing = kStages * R * kRowBytes;
@@ -118,64 +129,9 @@ struct MixCfg {
                                                                                       : 1;
 };
 
-// The 8-code word of nibble pairs: lane t of a quad holds byte t of words nb (its
-// codes b = 8nb + 2t, 2t + 1); returns word nb = 4k + t, gathered from the quad.
-template <int NBW>
-__device__ __forceinline__ uint32_t quad_word(const uint32_t (&P)[NBW / 4], int k, int t, int lane) {
-  const int base = lane & ~3;
-  const uint32_t v0 = __shfl_sync(0xffffffffu, P[k], base), v1 = __shfl_sync(0xffffffffu, P[k], base + 1);
-  const uint32_t v2 = __shfl_sync(0xffffffffu, P[k], base + 2), v3 = __shfl_sync(0xffffffffu, P[k], base + 3);
-  const uint32_t sel = uint32_t(t) | (uint32_t(t + 4) << 4);
-  return __byte_perm(__byte_perm(v0, v1, sel), __byte_perm(v2, v3, sel), 0x5410);
-}
-
-// The 64-point Walsh–Hadamard of a tile's mix outputs in place: b bit 0 is the
-// pair (e, e + 1) of a thread's registers, bits 1-2 its quad, bits 3-5 its tiles nb.
-__device__ __forceinline__ void fwht64(float (&acc)[8][4], int t) {
-#pragma unroll
-  for (int nb = 0; nb < 8; ++nb)
-#pragma unroll
-    for (int h = 0; h < 2; ++h) {
-      const float u = acc[nb][2 * h], v = acc[nb][2 * h + 1];
-      acc[nb][2 * h] = u + v;
-      acc[nb][2 * h + 1] = u - v;
-    }
-#pragma unroll
-  for (int mask = 1; mask <= 2; mask <<= 1) dev::lane_butterfly(acc, mask, (t & mask) != 0);  // bits 1-2: the quad
-  dev::butterflies(acc);  // bits 3-5: the tiles nb
-}
-
-// Codes of one 16-row tile a' = 16·at.. of a row, its column tiles nb0.. nb0 + NBW
-// of NB, as RN(acc · k_code) clamped to [lo, hi], packed from registers (a byte
-// transpose within each quad) and handed to put(word index in the row, word) as
-// whole 32-bit words of 8 codes.
-template <int NB, int NBW, typename Put>
-__device__ __forceinline__ void store_tile_codes(const float (&acc)[NBW][4], int at, int nb0, int A, float k_code,
-                                                 float lo, float hi, int g, int t, int lane, const Put& put) {
-#pragma unroll
-  for (int h = 0; h < 2; ++h) {
-    const int ap = 16 * at + g + 8 * h;
-    // P[k] byte j = the codes of b = 8(nb0 + 4k + j) + 2t, + 1 as a packed byte.
-    uint32_t P[NBW / 4];
-#pragma unroll
-    for (int k = 0; k < NBW / 4; ++k) {
-      uint32_t e[4], o[4];
-#pragma unroll
-      for (int j = 0; j < 4; ++j) {
-        e[j] = dev::scaled_round_bits(acc[4 * k + j][2 * h], k_code, lo, hi);
-        o[j] = dev::scaled_round_bits(acc[4 * k + j][2 * h + 1], k_code, lo, hi);
-      }
-      P[k] = dev::packed_word({dev::low_bytes(e[0], e[1], e[2], e[3]), dev::low_bytes(o[0], o[1], o[2], o[3])});
-    }
-#pragma unroll
-    for (int k = 0; k < NBW / 4; ++k) {
-      const uint32_t w = quad_word<NBW>(P, k, t, lane);
-      if (ap < A) put(ap * NB + nb0 + 4 * k + t, w);
-    }
-  }
-}
-
-template <int KT, int NB, bool kFwht, bool kWide>
+// kLowClamp: whether RN(v · k_code) can fall below -(maxq + 1), as in heads_wht.cu;
+// only the kTcWht configuration leaves the test out (instantiated both ways).
+template <int KT, int NB, bool kFwht, bool kWide, bool kLowClamp>
 __global__ void __launch_bounds__(MixCfg<KT, NB, kFwht, kWide>::kThreads, MixCfg<KT, NB, kFwht, kWide>::kBlocksPerSm)
     hadamard_mix_kernel(const uint16_t* __restrict__ x, int64_t ldx, int M, int A, const uint4* __restrict__ frag,
                         float norm, int maxq, float c_over_maxq, ActCodes codes, float* __restrict__ scale) {
@@ -192,7 +148,6 @@ __global__ void __launch_bounds__(MixCfg<KT, NB, kFwht, kWide>::kThreads, MixCfg
   const bool last_ok = MT == 1 || MT * wt + MT - 1 < KT;  // tiles m < MT - 1 always exist
   const uint4* hf = frag + MT * wt * KT * 32 + lane;  // the tiles' fragments of W_A, kt-major
   const int hlast = last_ok ? (MT - 1) * KT * 32 : -MT * wt * KT * 32;  // the last tile's, from hf
-  const int chunks = A * NB;  // 16-byte chunks of one row
   const int64_t groups = (int64_t(M) + C::R - 1) / C::R;
   const bool tiled = codes.tile_rows != 0;
   const int64_t row_bytes = int64_t(A) * NB * 4;  // packed layout
@@ -212,6 +167,7 @@ __global__ void __launch_bounds__(MixCfg<KT, NB, kFwht, kWide>::kThreads, MixCfg
       for (int i = threadIdx.x; i < C::R * C::kImageRow / 16; i += C::kThreads)
         reinterpret_cast<uint4*>(smem + C::kRing)[i] = make_uint4(0, 0, 0, 0);
   }
+  [[maybe_unused]] const Wht8Frag h8 = wht8_frag(g, t);
   uint4 hreg[C::kFragRegs ? KT : 1];  // the (single) tile's fragments in registers
   if constexpr (C::kFragRegs) {
 #pragma unroll
@@ -219,14 +175,19 @@ __global__ void __launch_bounds__(MixCfg<KT, NB, kFwht, kWide>::kThreads, MixCfg
   }
   __syncthreads();
 
+  // Lane l copies 16-byte chunk l % NB of block a (B elements, contiguous in the row
+  // and in its padded shared-memory row): a warp's copies cover whole blocks, and a
+  // thread's next block is a fixed stride away.
+  constexpr int kBlocksPerWarp = 32 / NB, kBlocksPerPass = kBlocksPerWarp * C::kWarps;
+  const int copy_chunk = lane % NB, copy_block = warp * kBlocksPerWarp + lane / NB;
   auto load_group = [&](int64_t grp, int buf) {
     for (int s = 0; s < C::R; ++s) {
       const int64_t r = grp * C::R + s;
       if (r >= M) break;
-      const uint16_t* src = x + r * ldx;
-      uint8_t* dst = smem + (buf * C::R + s) * C::kRowBytes;
-      for (int c = threadIdx.x; c < chunks; c += C::kThreads)
-        dev::cp_async16(dst + (c / NB) * C::kRowStride + (c % NB) * 16, src + 8 * c, 16);
+      const uint16_t* src = x + r * ldx + copy_chunk * 8;
+      uint8_t* dst = smem + (buf * C::R + s) * C::kRowBytes + copy_chunk * 16;
+      for (int a = copy_block; a < A; a += kBlocksPerPass)
+        dev::cp_async16(dst + a * C::kRowStride, src + a * C::kB, 16);
     }
   };
   // Launched early (PDL) so that the block is resident, its fragments loaded and its
@@ -259,9 +220,13 @@ __global__ void __launch_bounds__(MixCfg<KT, NB, kFwht, kWide>::kThreads, MixCfg
     const uint8_t* rb = smem + ((step % C::kStages) * C::R + slot) * C::kRowBytes;
 
     // The mix: acc[m][nb] = rows a' = 16·(MT·wt + m) + g (+8) x columns b = 8(nb0 + nb) + 2t (+1).
+    // Zeroed on each path apart, so that the first k-tile's mma reads zero (RZ), not
+    // registers cleared before the branch.
     float acc[MT][NBW][4];
-    dev::zero_fill(acc);
-    if (r < M) {
+    if (r >= M) {
+      dev::zero_fill(acc);
+    } else {
+      dev::zero_fill(acc);
       // ldmatrix.x4.trans: lanes 0-7 / 8-15 address rows k 0-7 / 8-15 of columns
       // 16np..16np+7 (the two B registers of n8 tile 2np), lanes 16-31 the same for
       // columns 16np+8.. (tile 2np+1).
@@ -292,7 +257,8 @@ __global__ void __launch_bounds__(MixCfg<KT, NB, kFwht, kWide>::kThreads, MixCfg
     float amax = 0.f;
 #pragma unroll
     for (int m = 0; m < MT; ++m) {
-      if constexpr (kFwht) fwht64(acc[m], t);
+      if constexpr (C::kTcWht) fwht64_tc(acc[m], h8);
+      else if constexpr (kFwht) fwht64(acc[m], t);
       if (m == MT - 1 && !last_ok) continue;
 #pragma unroll
       for (int nb = 0; nb < NBW; ++nb)
@@ -319,7 +285,37 @@ __global__ void __launch_bounds__(MixCfg<KT, NB, kFwht, kWide>::kThreads, MixCfg
           if (m < MT - 1 || last_ok)
             store_tile_codes<NB, NBW>(acc[m], MT * wt + m, nb0, A, k_code, lo, hi, g, t, lane, put);
       };
-      if constexpr (C::kImage) {
+      if constexpr (C::kTcWht) {
+        // A warp's lines are computed first and stored after, so that the scheduler can
+        // interleave their chains (a branch per line kept each one serial). The second
+        // tile of the last warp for odd KT lies past A: its lines are not stored.
+        if (tiled) {
+          uint4 c[MT][2];
+#pragma unroll
+          for (int m = 0; m < MT; ++m)
+#pragma unroll
+            for (int hh = 0; hh < 2; ++hh) c[m][hh] = line_chunk<kLowClamp>(acc[m], hh, k_code, lo, hi, lane);
+          uint8_t* base = codes.data + r * 128 + (((4 * (g & 1) + t) ^ int(r & 7)) << 4);
+#pragma unroll
+          for (int m = 0; m < MT; ++m)
+#pragma unroll
+            for (int hh = 0; hh < 2; ++hh) {
+              const int line = 8 * (MT * wt + m) + 4 * hh + (g >> 1);  // rows a' = 2·line, 2·line + 1
+              uint8_t* dst = base + int64_t(line) * codes.tile_rows * 128;
+              if (2 * line + 1 < A) *reinterpret_cast<uint4*>(dst) = c[m][hh];
+              else if (2 * line < A) *reinterpret_cast<uint2*>(dst) = make_uint2(c[m][hh].x, c[m][hh].y);  // A odd
+            }
+        } else {
+#pragma unroll
+          for (int m = 0; m < MT; ++m)
+#pragma unroll
+            for (int hh = 0; hh < 2; ++hh) {
+              const int ap = 16 * (MT * wt + m) + 8 * hh + g;
+              uint8_t* row = codes.data + r * row_bytes + int64_t(ap) * 32;
+              store_row_packed_tc<kLowClamp>(acc[m], hh, k_code, lo, hi, t, ap < A, row);
+            }
+        }
+      } else if constexpr (C::kImage) {
         uint8_t* img = smem + C::kRing + slot * C::kImageRow;
         const int sw = int(r & 7);
         store_tiles([&](int j, uint32_t w) {
@@ -358,10 +354,10 @@ __global__ void __launch_bounds__(MixCfg<KT, NB, kFwht, kWide>::kThreads, MixCfg
   }
 }
 
-template <int KT, int NB, bool kFwht, bool kWide>
+template <int KT, int NB, bool kFwht, bool kWide, bool kLowClamp>
 void launch_cfg(const MixArgs& a, int64_t groups, cudaStream_t stream) {
   using C = MixCfg<KT, NB, kFwht, kWide>;
-  auto* kernel = hadamard_mix_kernel<KT, NB, kFwht, kWide>;
+  auto* kernel = hadamard_mix_kernel<KT, NB, kFwht, kWide, kLowClamp>;
   // Block size and shared memory are fixed per instantiation: configure and ask the
   // occupancy once, not on every launch (single device).
   static const int per_sm = [&] {
@@ -381,10 +377,13 @@ void launch(const MixArgs& a, cudaStream_t stream) {
   using Few = MixCfg<KT, NB, kFwht, false>;
   using Wide = MixCfg<KT, NB, kFwht, true>;
   const int64_t groups = (int64_t(a.M) + Few::R - 1) / Few::R;
-  if (groups > device_sm_count())
-    launch_cfg<KT, NB, kFwht, true>(a, (int64_t(a.M) + Wide::R - 1) / Wide::R, stream);
+  if (groups <= device_sm_count()) return launch_cfg<KT, NB, kFwht, false, true>(a, groups, stream);
+  const int64_t wide_groups = (int64_t(a.M) + Wide::R - 1) / Wide::R;
+  // |RN(v · k_code)| <= maxq / clip: the lower clamp only for clip < maxq / (maxq + 1.5).
+  if (Wide::kTcWht && 1.f / a.c_over_maxq <= float(a.maxq) + 1.25f)
+    launch_cfg<KT, NB, kFwht, true, !Wide::kTcWht>(a, wide_groups, stream);
   else
-    launch_cfg<KT, NB, kFwht, false>(a, groups, stream);
+    launch_cfg<KT, NB, kFwht, true, true>(a, wide_groups, stream);
 }
 
 template <int NB, bool kFwht>

@@ -292,7 +292,20 @@ TEST_CASE("fp16 rows on the tensor-core mix kernel: rows and heads, few and many
     }
   }
   // Clip 0.75: codes past both bounds (|sum| / s up to 7 / 0.75), the lower clamp that
-  // clip 0.9 never needs (heads_wht.cu's kLowClamp), on many rows.
+  // clip 0.9 never needs (the kLowClamp of heads_wht.cu and hadamard_mix.cu), on many
+  // rows: across heads, and rows of 11008 (the Walsh–Hadamard on tensor cores).
+  {
+    const HadamardDevice had(11008);
+    const int M = 300, n = 11008, ld = n + 8;
+    std::vector<float> xr;
+    auto dh = to_device(to_f16_rows(random_rows(rng, M, n), M, n, ld, xr));
+    DeviceBuffer<uint8_t> packed(size_t(M) * n / 2);
+    DeviceBuffer<float> scale(static_cast<size_t>(M));
+    run_poisoned(
+        [&] { hadamard_quant_f16(dh.get(), ld, M, had, ActQuantSpec{4, 0.75}, packed.get(), scale.get(), nullptr); },
+        {out(packed), out(scale)});
+    check_codes(ref_rows(xr, M, n), M, n, to_host(packed), to_host(scale), 0, 0.75);
+  }
   {
     const HadamardDevice had(32);
     const int M = 1200, n = 32 * 128;
