@@ -57,8 +57,8 @@ __device__ __forceinline__ dev::Codes8 chunk_codes(const float (&v)[8], float k_
 //   warps, 464 of which took a second row with a quarter of the SM's warps and no load
 //   in flight; the linear was 4.8 us longer than its two kernels timed apart;
 // - here every block takes the same number of rows (launch below) and the next row
-//   is in flight while this one is transformed: warp 0's lanes copy a head's 256
-//   contiguous bytes each (bulk copies: whole lines from DRAM; per-thread cp.async of
+//   is in flight while this one is transformed: 16 lanes of each warp copy a head's
+//   256 contiguous bytes each (bulk copies: whole lines from DRAM; per-thread cp.async of
 //   16-byte pieces kept the memory pipe so busy that shuffles and ldmatrix waited);
 // - the butterflies in registers cost ~9 instructions a value (conversion, 5 stages,
 //   shuffles), the mma ~1. Four warps a row (4 words each, 64 registers, 8 blocks an
@@ -96,8 +96,8 @@ __global__ void __launch_bounds__(kPairThreads)
 #pragma unroll
     for (int kt = 0; kt < 2; ++kt) hf[at][kt] = __ldg(frag + (at * 2 + kt) * 32 + lane);
   if (threadIdx.x == 0) {
-    ptx::mbar_init(ptx::smem_addr(&full[0]), 1);
-    ptx::mbar_init(ptx::smem_addr(&full[1]), 1);
+    ptx::mbar_init(ptx::smem_addr(&full[0]), 2);  // one arrival a warp
+    ptx::mbar_init(ptx::smem_addr(&full[1]), 2);
   }
   __syncthreads();
   gemm::pdl_trigger();  // the GEMM after this kernel may start streaming its weights
@@ -105,14 +105,18 @@ __global__ void __launch_bounds__(kPairThreads)
   const float lo = float(-(maxq + 1)), hi = float(maxq);
   const int64_t r0 = int64_t(blockIdx.x) * rows_per_block;
   const int64_t r1 = r0 + rows_per_block < M ? r0 + rows_per_block : int64_t(M);
-  // Warp 0 copies a row, lane h its head's 256 contiguous bytes (bulk copies: whole
-  // lines from DRAM, no per-thread copy instructions).
+  // Lane l < 16 of warp w copies head 16w + l's 256 contiguous bytes (bulk copies:
+  // whole lines from DRAM, no per-thread copy instructions). A bulk copy is a
+  // uniform-datapath instruction: the lanes' copies run as a loop over them, 8
+  // instructions each, so both warps take half (all 32 in warp 0 were a quarter of
+  // its instructions, the pair waiting on it at the row barrier; NOTES.md history
+  // 32). Each warp announces its own bytes before its copies.
   auto fetch = [&](int64_t r, int buf) {
-    if (warp != 0) return;
     const uint32_t bar = ptx::smem_addr(&full[buf]);
-    if (lane == 0) ptx::mbar_arrive_expect_tx(bar, kHeads * kHeadDim * 2);
+    if (lane == 0) ptx::mbar_arrive_expect_tx(bar, kHeads / 2 * kHeadDim * 2);
     __syncwarp();
-    ptx::bulk_copy(ptx::smem_addr(ring[buf] + lane * kHeadStride), x + r * ldx + lane * kHeadDim, kHeadDim * 2, bar);
+    const int h = 16 * warp + lane;
+    if (lane < 16) ptx::bulk_copy(ptx::smem_addr(ring[buf] + h * kHeadStride), x + r * ldx + h * kHeadDim, kHeadDim * 2, bar);
   };
   // ldmatrix.x4.trans: lanes 0-7 / 8-15 address heads 0-7 / 8-15 of the k-tile in
   // slot 2·sp (the two B registers of its n8 tile), lanes 16-31 the same in slot 2·sp + 1.
