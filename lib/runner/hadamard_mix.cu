@@ -129,8 +129,8 @@ struct MixCfg {
                                                                                       : 1;
 };
 
-// kLowClamp: whether RN(v · k_code) can fall below -(maxq + 1), as in heads_wht.cu;
-// only the kTcWht configuration leaves the test out (instantiated both ways).
+// kLowClamp: needs_low_clamp (hadamard_mix.h); only the kTcWht configuration is
+// instantiated without it.
 template <int KT, int NB, bool kFwht, bool kWide, bool kLowClamp>
 __global__ void __launch_bounds__(MixCfg<KT, NB, kFwht, kWide>::kThreads, MixCfg<KT, NB, kFwht, kWide>::kBlocksPerSm)
     hadamard_mix_kernel(const uint16_t* __restrict__ x, int64_t ldx, int M, int A, const uint4* __restrict__ frag,
@@ -286,9 +286,9 @@ __global__ void __launch_bounds__(MixCfg<KT, NB, kFwht, kWide>::kThreads, MixCfg
             store_tile_codes<NB, NBW>(acc[m], MT * wt + m, nb0, A, k_code, lo, hi, g, t, lane, put);
       };
       if constexpr (C::kTcWht) {
-        // A warp's lines are computed first and stored after, so that the scheduler can
-        // interleave their chains (a branch per line kept each one serial). The second
-        // tile of the last warp for odd KT lies past A: its lines are not stored.
+        // A warp's lines are computed first and stored after (as fast as a store after
+        // each line, NOTES.md history 31). The second tile of the last warp for odd KT
+        // lies past A: its lines are not stored.
         if (tiled) {
           uint4 c[MT][2];
 #pragma unroll
@@ -379,11 +379,10 @@ void launch(const MixArgs& a, cudaStream_t stream) {
   const int64_t groups = (int64_t(a.M) + Few::R - 1) / Few::R;
   if (groups <= device_sm_count()) return launch_cfg<KT, NB, kFwht, false, true>(a, groups, stream);
   const int64_t wide_groups = (int64_t(a.M) + Wide::R - 1) / Wide::R;
-  // |RN(v · k_code)| <= maxq / clip: the lower clamp only for clip < maxq / (maxq + 1.5).
-  if (Wide::kTcWht && 1.f / a.c_over_maxq <= float(a.maxq) + 1.25f)
-    launch_cfg<KT, NB, kFwht, true, !Wide::kTcWht>(a, wide_groups, stream);
-  else
-    launch_cfg<KT, NB, kFwht, true, true>(a, wide_groups, stream);
+  if constexpr (Wide::kTcWht) {
+    if (!needs_low_clamp(a)) return launch_cfg<KT, NB, kFwht, true, false>(a, wide_groups, stream);
+  }
+  launch_cfg<KT, NB, kFwht, true, true>(a, wide_groups, stream);
 }
 
 template <int NB, bool kFwht>

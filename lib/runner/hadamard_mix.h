@@ -24,6 +24,11 @@ struct MixArgs {
   float* scale = nullptr;
 };
 
+// Whether RN(v · k_code) can fall below -(maxq + 1): |v · k_code| <= maxq / clip, so
+// only for clip < maxq / (maxq + 1.5) (0.82 at 4 bits), with a margin. Kernels that
+// know it cannot leave the lower clamp out (an instruction a value).
+inline bool needs_low_clamp(const MixArgs& a) { return 1.f / a.c_over_maxq > float(a.maxq) + 1.25f; }
+
 bool hadamard_mix_supported(int A, int B, bool fwht, int64_t ldx, const void* x);
 void hadamard_mix_quant(const MixArgs& a, cudaStream_t stream);
 

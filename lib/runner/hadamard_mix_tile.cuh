@@ -106,7 +106,8 @@ __device__ __forceinline__ uint4 line_chunk(const float (&acc)[8][4], int hh, fl
   for (int bb = 0; bb < 4; ++bb) {
     uint32_t q[4];
 #pragma unroll
-    for (int i = 0; i < 4; ++i) q[i] = dev::scaled_round_bits<kLowClamp>(acc[bb + 4 * (i >> 1)][2 * hh + (i & 1)], k_code, lo, hi);
+    for (int i = 0; i < 4; ++i)  // byte i = 2(nb >> 2) + e
+      q[i] = dev::scaled_round_bits<kLowClamp>(acc[bb + 4 * (i >> 1)][2 * hh + (i & 1)], k_code, lo, hi);
     W[bb] = dev::low_bytes(q[0], q[1], q[2], q[3]);
   }
   const uint32_t k0 = G ? W[2] : W[0], k1 = G ? W[3] : W[1];

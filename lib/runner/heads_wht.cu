@@ -78,9 +78,7 @@ constexpr int kRowCopy = kHeads * kHeadStride;    // one row in shared memory
 
 __device__ __forceinline__ int slot_word(int s, int warp) { return 4 * (s >> 1) + 2 * warp + (s & 1); }
 
-// kLowClamp: whether RN(v · k_code) can fall below -(maxq + 1). |v · k_code| <=
-// maxq / clip, so only for clip < maxq / (maxq + 1.5) (0.82 at 4 bits); the test costs
-// an instruction a value (launch below).
+// kLowClamp: needs_low_clamp (hadamard_mix.h); the test costs an instruction a value.
 template <bool kLowClamp>
 __global__ void __launch_bounds__(kPairThreads)
     heads_wht_quant_pair_kernel(const uint16_t* __restrict__ x, int64_t ldx, int M, int rows_per_block,
@@ -116,7 +114,8 @@ __global__ void __launch_bounds__(kPairThreads)
     if (lane == 0) ptx::mbar_arrive_expect_tx(bar, kHeads / 2 * kHeadDim * 2);
     __syncwarp();
     const int h = 16 * warp + lane;
-    if (lane < 16) ptx::bulk_copy(ptx::smem_addr(ring[buf] + h * kHeadStride), x + r * ldx + h * kHeadDim, kHeadDim * 2, bar);
+    if (lane < 16)
+      ptx::bulk_copy(ptx::smem_addr(ring[buf] + h * kHeadStride), x + r * ldx + h * kHeadDim, kHeadDim * 2, bar);
   };
   // ldmatrix.x4.trans: lanes 0-7 / 8-15 address heads 0-7 / 8-15 of the k-tile in
   // slot 2·sp (the two B registers of its n8 tile), lanes 16-31 the same in slot 2·sp + 1.
@@ -281,8 +280,7 @@ void heads_wht_quant(const MixArgs& a, cudaStream_t stream) {
                      a.norm, a.maxq, a.c_over_maxq, a.codes, a.scale);
     return;
   }
-  const bool low_clamp = 1.f / a.c_over_maxq > float(a.maxq) + 1.25f;  // the kernel's kLowClamp
-  auto* kernel = low_clamp ? heads_wht_quant_pair_kernel<true> : heads_wht_quant_pair_kernel<false>;
+  auto* kernel = needs_low_clamp(a) ? heads_wht_quant_pair_kernel<true> : heads_wht_quant_pair_kernel<false>;
   // Every block the same number of rows: as few blocks as that count allows, so that
   // no pair is left with one row more than most (2048 rows: 1024 blocks of 2).
   const int64_t slots = int64_t(std::max(blocks_per_sm(kernel, kPairThreads, 0), 1)) * device_sm_count();
