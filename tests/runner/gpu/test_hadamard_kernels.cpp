@@ -237,7 +237,6 @@ TEST_CASE("heads_hadamard with small head_dim (stories260K: 8 heads of 8)", "[gp
 TEST_CASE("fp16 rows on the tensor-core mix kernel: rows and heads, few and many rows", "[gpu][hadamard]") {
   require_gpu();
   auto rng = rng_for("hadamard_mix");
-  const ActQuantSpec q{4, 0.9};
   // fp16 inputs (row 0 scaled toward the fp16 maximum, row 1 toward subnormals), the
   // reference on the same fp16 values; ld > n so that rows do not touch.
   auto to_f16_rows = [&](const std::vector<float>& x, int M, int n, int ld, std::vector<float>& xr) {
@@ -251,6 +250,17 @@ TEST_CASE("fp16 rows on the tensor-core mix kernel: rows and heads, few and many
       }
     return h;
   };
+  // M fresh rows of n (stride ld) through quantize(x, spec, packed, scale), the codes
+  // checked against reference(xr), the float64 transform of the same fp16 values.
+  auto check_f16 = [&](int M, int n, int ld, double clip, const auto& quantize, const auto& reference) {
+    std::vector<float> xr;
+    auto dh = to_device(to_f16_rows(random_rows(rng, M, n), M, n, ld, xr));
+    DeviceBuffer<uint8_t> packed(size_t(M) * n / 2);
+    DeviceBuffer<float> scale(static_cast<size_t>(M));
+    run_poisoned([&] { quantize(dh.get(), ActQuantSpec{4, clip}, packed.get(), scale.get()); },
+                 {out(packed), out(scale)});
+    check_codes(reference(xr), M, n, to_host(packed), to_host(scale), 0, clip);
+  };
   // 11008 = 172·64 (order 172), 14336 = 28·512 (order 224), 4096 (order 64), 64 (order 1).
   for (int n : {11008, 14336, 4096, 64}) {
     const HadamardDevice had(n);
@@ -259,15 +269,13 @@ TEST_CASE("fp16 rows on the tensor-core mix kernel: rows and heads, few and many
     // (two blocks per SM, fragments from L1), but for n = 64 (8 rows a group).
     for (int M : {1, 5, 300}) {
       INFO("rows: n = " << n << ", M = " << M);
-      std::vector<float> xr;
       const int ld = n + 8;
-      auto dh = to_device(to_f16_rows(random_rows(rng, M, n), M, n, ld, xr));
-      const std::vector<double> ref = ref_rows(xr, M, n);
-      DeviceBuffer<uint8_t> packed(size_t(M) * n / 2);
-      DeviceBuffer<float> scale(static_cast<size_t>(M));
-      run_poisoned([&] { hadamard_quant_f16(dh.get(), ld, M, had, q, packed.get(), scale.get(), nullptr); },
-                   {out(packed), out(scale)});
-      check_codes(ref, M, n, to_host(packed), to_host(scale));
+      check_f16(
+          M, n, ld, 0.9,
+          [&](const uint16_t* x, ActQuantSpec q, uint8_t* p, float* s) {
+            hadamard_quant_f16(x, ld, M, had, q, p, s, nullptr);
+          },
+          [&](const std::vector<float>& xr) { return ref_rows(xr, M, n); });
     }
   }
   struct Case { int H, D; };
@@ -280,44 +288,36 @@ TEST_CASE("fp16 rows on the tensor-core mix kernel: rows and heads, few and many
     // blocks of 3 rows each (a prefetched row), the last block one row.
     for (int M : {1, 7, 300, 1200, 2701}) {
       INFO("heads " << c.H << " x " << c.D << ", M = " << M);
-      std::vector<float> xr;
-      auto dh = to_device(to_f16_rows(random_rows(rng, M, n), M, n, n, xr));
-      const std::vector<double> ref = ref_heads(xr, M, c.H, c.D);
-      DeviceBuffer<uint8_t> packed(size_t(M) * n / 2);
-      DeviceBuffer<float> scale(static_cast<size_t>(M));
-      run_poisoned(
-          [&] { heads_hadamard_quant_f16(dh.get(), n, M, c.D, had, q, packed.get(), scale.get(), nullptr); },
-          {out(packed), out(scale)});
-      check_codes(ref, M, n, to_host(packed), to_host(scale));
+      check_f16(
+          M, n, n, 0.9,
+          [&](const uint16_t* x, ActQuantSpec q, uint8_t* p, float* s) {
+            heads_hadamard_quant_f16(x, n, M, c.D, had, q, p, s, nullptr);
+          },
+          [&](const std::vector<float>& xr) { return ref_heads(xr, M, c.H, c.D); });
     }
   }
   // Clip 0.75: codes past both bounds (|sum| / s up to 7 / 0.75), the lower clamp that
   // clip 0.9 never needs (the kLowClamp of heads_wht.cu and hadamard_mix.cu), on many
-  // rows: across heads, and rows of 11008 (the Walsh–Hadamard on tensor cores).
+  // rows: rows of 11008 (the Walsh–Hadamard on tensor cores), and across heads.
   {
     const HadamardDevice had(11008);
     const int M = 300, n = 11008, ld = n + 8;
-    std::vector<float> xr;
-    auto dh = to_device(to_f16_rows(random_rows(rng, M, n), M, n, ld, xr));
-    DeviceBuffer<uint8_t> packed(size_t(M) * n / 2);
-    DeviceBuffer<float> scale(static_cast<size_t>(M));
-    run_poisoned(
-        [&] { hadamard_quant_f16(dh.get(), ld, M, had, ActQuantSpec{4, 0.75}, packed.get(), scale.get(), nullptr); },
-        {out(packed), out(scale)});
-    check_codes(ref_rows(xr, M, n), M, n, to_host(packed), to_host(scale), 0, 0.75);
+    check_f16(
+        M, n, ld, 0.75,
+        [&](const uint16_t* x, ActQuantSpec q, uint8_t* p, float* s) {
+          hadamard_quant_f16(x, ld, M, had, q, p, s, nullptr);
+        },
+        [&](const std::vector<float>& xr) { return ref_rows(xr, M, n); });
   }
   {
     const HadamardDevice had(32);
     const int M = 1200, n = 32 * 128;
-    std::vector<float> xr;
-    auto dh = to_device(to_f16_rows(random_rows(rng, M, n), M, n, n, xr));
-    DeviceBuffer<uint8_t> packed(size_t(M) * n / 2);
-    DeviceBuffer<float> scale(static_cast<size_t>(M));
-    run_poisoned(
-        [&] {
-          heads_hadamard_quant_f16(dh.get(), n, M, 128, had, ActQuantSpec{4, 0.75}, packed.get(), scale.get(), nullptr);
+    check_f16(
+        M, n, n, 0.75,
+        [&](const uint16_t* x, ActQuantSpec q, uint8_t* p, float* s) {
+          heads_hadamard_quant_f16(x, n, M, 128, had, q, p, s, nullptr);
         },
-        {out(packed), out(scale)});
-    check_codes(ref_heads(xr, M, 32, 128), M, n, to_host(packed), to_host(scale), 0, 0.75);
+        [&](const std::vector<float>& xr) { return ref_heads(xr, M, 32, 128); });
   }
 }
+
