@@ -32,6 +32,11 @@ inline bool needs_low_clamp(const MixArgs& a) { return 1.f / a.c_over_maxq > flo
 bool hadamard_mix_supported(int A, int B, bool fwht, int64_t ldx, const void* x);
 void hadamard_mix_quant(const MixArgs& a, cudaStream_t stream);
 
+// hadamard_mix_wgmma.cu (sm_90a): many rows with the Walsh–Hadamard (B = 64, A in
+// 129..256: n = 11008 and 14336), the mix on the warpgroup MMA, one block an SM.
+bool hadamard_mix_wgmma_supported(const MixArgs& a);
+void hadamard_mix_wgmma_quant(const MixArgs& a, cudaStream_t stream);
+
 // heads_wht.cu: across 32 heads of 128, up to 64 rows (a block a row, frag unused) or
 // from 512 (a pair of warps a row on tensor cores, frag the H_32 fragments); takes
 // the same arguments.

@@ -9,6 +9,7 @@
 #include <cstdint>
 
 #include "lib/runner/device_common.cuh"
+#include "lib/runner/kernels.h"
 
 namespace quarot::runner::detail {
 
@@ -151,6 +152,34 @@ __device__ __forceinline__ void store_row_packed_tc(const float (&acc)[8][4], in
     if (valid)
 #pragma unroll
       for (int j = 0; j < 4; ++j) row[4 * (4 * k + j) + 2 * e_own + (t >> 1)] = uint8_t(w >> (8 * j));
+  }
+}
+
+// One tile's codes after fwht64_tc, rows a' = 16·at.. of row r with scale factor
+// k_code, in the tiled layout (line_chunk: a lane's two 16-byte chunks, lines a' >> 1)
+// or the packed one (row_bytes a row); rows a' >= A are not stored.
+template <bool kLowClamp>
+__device__ __forceinline__ void store_tile_tc(const float (&acc)[8][4], int at, int A, float k_code, float lo,
+                                              float hi, int lane, const ActCodes& codes, int64_t r,
+                                              int64_t row_bytes) {
+  const int g = lane >> 2, t = lane & 3;
+  if (codes.tile_rows != 0) {
+    uint8_t* base = codes.data + r * 128 + (((4 * (g & 1) + t) ^ int(r & 7)) << 4);
+#pragma unroll
+    for (int hh = 0; hh < 2; ++hh) {
+      const uint4 c = line_chunk<kLowClamp>(acc, hh, k_code, lo, hi, lane);
+      const int line = 8 * at + 4 * hh + (g >> 1);  // rows a' = 2·line, 2·line + 1
+      uint8_t* dst = base + int64_t(line) * codes.tile_rows * 128;
+      if (2 * line + 1 < A) *reinterpret_cast<uint4*>(dst) = c;
+      else if (2 * line < A) *reinterpret_cast<uint2*>(dst) = make_uint2(c.x, c.y);  // A odd
+    }
+  } else {
+#pragma unroll
+    for (int hh = 0; hh < 2; ++hh) {
+      const int ap = 16 * at + 8 * hh + g;
+      uint8_t* row = codes.data + r * row_bytes + int64_t(ap) * 32;
+      store_row_packed_tc<kLowClamp>(acc, hh, k_code, lo, hi, t, ap < A, row);
+    }
   }
 }
 

@@ -265,9 +265,11 @@ TEST_CASE("fp16 rows on the tensor-core mix kernel: rows and heads, few and many
   for (int n : {11008, 14336, 4096, 64}) {
     const HadamardDevice had(n);
     REQUIRE(had.mix_rows() != nullptr);
-    // 1, 5: fewer row groups than SMs (mix fragments in registers); 300: more
-    // (two blocks per SM, fragments from L1), but for n = 64 (8 rows a group).
-    for (int M : {1, 5, 300}) {
+    // 1, 5: fewer row groups than SMs (mix fragments in registers); 140, 300: more
+    // (for n = 11008 the wgmma kernel, a block an SM: 140 rows leave most blocks one
+    // row, 300 two or three; else two blocks per SM, fragments from L1), but for n = 64
+    // (8 rows a group).
+    for (int M : {1, 5, 140, 300}) {
       INFO("rows: n = " << n << ", M = " << M);
       const int ld = n + 8;
       check_f16(
