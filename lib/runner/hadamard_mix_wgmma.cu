@@ -182,7 +182,9 @@ __global__ void __launch_bounds__(WgMixCfg<KT>::kThreads, 1)
     __syncthreads();
     load_row(step + S - 1);
     dev::cp_async_commit();
-    issue_mix(nxt, step + 1);
+    // Past the block's last row the mix reads this row's buffer again (unused, but
+    // no read of a buffer never loaded; a branch here would be divergent to ptxas).
+    issue_mix(nxt, min(step + 1, nsteps - 1));
     quantize_row(cur, step);
     // Nothing stays in flight across a step: with a product pending over the loop's
     // back edge ptxas serializes every wgmma (C7514).
