@@ -102,14 +102,14 @@ template <bool kLowClamp>
 __device__ __forceinline__ uint4 line_chunk(const float (&acc)[8][4], int hh, float k_code, float lo, float hi,
                                             int lane) {
   const bool G = (lane & 4) != 0, T = (lane & 2) != 0;
+  const uint32_t lo2 = (uint32_t(int(lo)) & 0xFFFFu) * 0x10001u, hi2 = (uint32_t(int(hi)) & 0xFFFFu) * 0x10001u;
   uint32_t W[4];
 #pragma unroll
   for (int bb = 0; bb < 4; ++bb) {
-    uint32_t q[4];
+    float v[4];
 #pragma unroll
-    for (int i = 0; i < 4; ++i)  // byte i = 2(nb >> 2) + e
-      q[i] = dev::scaled_round_bits<kLowClamp>(acc[bb + 4 * (i >> 1)][2 * hh + (i & 1)], k_code, lo, hi);
-    W[bb] = dev::low_bytes(q[0], q[1], q[2], q[3]);
+    for (int i = 0; i < 4; ++i) v[i] = acc[bb + 4 * (i >> 1)][2 * hh + (i & 1)];  // byte i = 2(nb >> 2) + e
+    W[bb] = dev::codes4<kLowClamp>(v, k_code, lo2, hi2);
   }
   const uint32_t k0 = G ? W[2] : W[0], k1 = G ? W[3] : W[1];
   const uint32_t r0 = __shfl_xor_sync(0xffffffffu, G ? W[0] : W[2], 4);
