@@ -286,12 +286,35 @@ __global__ void __launch_bounds__(MixCfg<KT, NB, kFwht, kWide>::kThreads, MixCfg
             store_tile_codes<NB, NBW>(acc[m], MT * wt + m, nb0, A, k_code, lo, hi, g, t, lane, put);
       };
       if constexpr (C::kTcWht) {
-        // The second tile of the last warp for odd KT lies past A: nothing to store.
-        // (A warp's lines computed first and stored after were as fast, history 31.)
+        // A warp's lines are computed first and stored after (as fast as a store after
+        // each line, NOTES.md history 31). The second tile of the last warp for odd KT
+        // lies past A: its lines are not stored.
+        if (tiled) {
+          uint4 c[MT][2];
 #pragma unroll
-        for (int m = 0; m < MT; ++m)
-          if (m < MT - 1 || last_ok)
-            store_tile_tc<kLowClamp>(acc[m], MT * wt + m, A, k_code, lo, hi, lane, codes, r, row_bytes);
+          for (int m = 0; m < MT; ++m)
+#pragma unroll
+            for (int hh = 0; hh < 2; ++hh) c[m][hh] = line_chunk<kLowClamp>(acc[m], hh, k_code, lo, hi, lane);
+          uint8_t* base = codes.data + r * 128 + (((4 * (g & 1) + t) ^ int(r & 7)) << 4);
+#pragma unroll
+          for (int m = 0; m < MT; ++m)
+#pragma unroll
+            for (int hh = 0; hh < 2; ++hh) {
+              const int line = 8 * (MT * wt + m) + 4 * hh + (g >> 1);  // rows a' = 2·line, 2·line + 1
+              uint8_t* dst = base + int64_t(line) * codes.tile_rows * 128;
+              if (2 * line + 1 < A) *reinterpret_cast<uint4*>(dst) = c[m][hh];
+              else if (2 * line < A) *reinterpret_cast<uint2*>(dst) = make_uint2(c[m][hh].x, c[m][hh].y);  // A odd
+            }
+        } else {
+#pragma unroll
+          for (int m = 0; m < MT; ++m)
+#pragma unroll
+            for (int hh = 0; hh < 2; ++hh) {
+              const int ap = 16 * (MT * wt + m) + 8 * hh + g;
+              uint8_t* row = codes.data + r * row_bytes + int64_t(ap) * 32;
+              store_row_packed_tc<kLowClamp>(acc[m], hh, k_code, lo, hi, t, ap < A, row);
+            }
+        }
       } else if constexpr (C::kImage) {
         uint8_t* img = smem + C::kRing + slot * C::kImageRow;
         const int sw = int(r & 7);
