@@ -381,7 +381,7 @@ void launch(const MixArgs& a, cudaStream_t stream) {
   const int64_t wide_groups = (int64_t(a.M) + Wide::R - 1) / Wide::R;
   if constexpr (Wide::kTcWht) {
     // Orders past 128 (down_proj's) on Hopper: the asynchronous wgmma kernel, 11008
-    // and 14336 at 2048 rows in 34.8 and 48.9 us where this one took 43.6 and 60.4
+    // and 14336 at 2048 rows in 33.5 and 48.9 us where this one took 43.6 and 60.6
     // (NOTES.md, history 33).
     if (hadamard_mix_wgmma_supported(a)) return hadamard_mix_wgmma_quant(a, stream);
     if (!needs_low_clamp(a)) return launch_cfg<KT, NB, kFwht, true, false>(a, wide_groups, stream);
