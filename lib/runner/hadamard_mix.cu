@@ -295,25 +295,16 @@ __global__ void __launch_bounds__(MixCfg<KT, NB, kFwht, kWide>::kThreads, MixCfg
           for (int m = 0; m < MT; ++m)
 #pragma unroll
             for (int hh = 0; hh < 2; ++hh) c[m][hh] = line_chunk<kLowClamp>(acc[m], hh, k_code, lo, hi, lane);
-          uint8_t* base = codes.data + r * 128 + (((4 * (g & 1) + t) ^ int(r & 7)) << 4);
+          uint8_t* base = tc_chunk_base(codes, r, lane);
 #pragma unroll
           for (int m = 0; m < MT; ++m)
 #pragma unroll
-            for (int hh = 0; hh < 2; ++hh) {
-              const int line = 8 * (MT * wt + m) + 4 * hh + (g >> 1);  // rows a' = 2·line, 2·line + 1
-              uint8_t* dst = base + int64_t(line) * codes.tile_rows * 128;
-              if (2 * line + 1 < A) *reinterpret_cast<uint4*>(dst) = c[m][hh];
-              else if (2 * line < A) *reinterpret_cast<uint2*>(dst) = make_uint2(c[m][hh].x, c[m][hh].y);  // A odd
-            }
+            for (int hh = 0; hh < 2; ++hh)
+              store_tc_chunk(base, codes.tile_rows, 8 * (MT * wt + m) + 4 * hh + (g >> 1), A, c[m][hh]);
         } else {
 #pragma unroll
           for (int m = 0; m < MT; ++m)
-#pragma unroll
-            for (int hh = 0; hh < 2; ++hh) {
-              const int ap = 16 * (MT * wt + m) + 8 * hh + g;
-              uint8_t* row = codes.data + r * row_bytes + int64_t(ap) * 32;
-              store_row_packed_tc<kLowClamp>(acc[m], hh, k_code, lo, hi, t, ap < A, row);
-            }
+            store_tile_packed_tc<kLowClamp>(acc[m], MT * wt + m, A, k_code, lo, hi, lane, codes, r, row_bytes);
         }
       } else if constexpr (C::kImage) {
         uint8_t* img = smem + C::kRing + slot * C::kImageRow;

@@ -155,31 +155,48 @@ __device__ __forceinline__ void store_row_packed_tc(const float (&acc)[8][4], in
   }
 }
 
+// Where row r's chunks of this lane go in the tiled layout (line_chunk's chunk
+// 4(g & 1) + t, swizzled by r % 8), in line 0; and one line's chunk stored there
+// (rows a' = 2·line, 2·line + 1; rows a' >= A are not stored).
+__device__ __forceinline__ uint8_t* tc_chunk_base(const ActCodes& codes, int64_t r, int lane) {
+  const int g = lane >> 2, t = lane & 3;
+  return codes.data + r * 128 + (((4 * (g & 1) + t) ^ int(r & 7)) << 4);
+}
+__device__ __forceinline__ void store_tc_chunk(uint8_t* base, int64_t tile_rows, int line, int A, uint4 c) {
+  uint8_t* dst = base + int64_t(line) * tile_rows * 128;
+  if (2 * line + 1 < A) *reinterpret_cast<uint4*>(dst) = c;
+  else if (2 * line < A) *reinterpret_cast<uint2*>(dst) = make_uint2(c.x, c.y);  // A odd
+}
+// The packed layout: tile at's rows a' = 16·at + 8·hh + g of row r (row_bytes a row).
+template <bool kLowClamp>
+__device__ __forceinline__ void store_tile_packed_tc(const float (&acc)[8][4], int at, int A, float k_code, float lo,
+                                                     float hi, int lane, const ActCodes& codes, int64_t r,
+                                                     int64_t row_bytes) {
+  const int g = lane >> 2, t = lane & 3;
+#pragma unroll
+  for (int hh = 0; hh < 2; ++hh) {
+    const int ap = 16 * at + 8 * hh + g;
+    uint8_t* row = codes.data + r * row_bytes + int64_t(ap) * 32;
+    store_row_packed_tc<kLowClamp>(acc, hh, k_code, lo, hi, t, ap < A, row);
+  }
+}
 // One tile's codes after fwht64_tc, rows a' = 16·at.. of row r with scale factor
-// k_code, in the tiled layout (line_chunk: a lane's two 16-byte chunks, lines a' >> 1)
-// or the packed one (row_bytes a row); rows a' >= A are not stored.
+// k_code, in the tiled layout (a line's chunk computed and stored in turn) or the
+// packed one.
 template <bool kLowClamp>
 __device__ __forceinline__ void store_tile_tc(const float (&acc)[8][4], int at, int A, float k_code, float lo,
                                               float hi, int lane, const ActCodes& codes, int64_t r,
                                               int64_t row_bytes) {
-  const int g = lane >> 2, t = lane & 3;
+  const int g = lane >> 2;
   if (codes.tile_rows != 0) {
-    uint8_t* base = codes.data + r * 128 + (((4 * (g & 1) + t) ^ int(r & 7)) << 4);
+    uint8_t* base = tc_chunk_base(codes, r, lane);
 #pragma unroll
     for (int hh = 0; hh < 2; ++hh) {
       const uint4 c = line_chunk<kLowClamp>(acc, hh, k_code, lo, hi, lane);
-      const int line = 8 * at + 4 * hh + (g >> 1);  // rows a' = 2·line, 2·line + 1
-      uint8_t* dst = base + int64_t(line) * codes.tile_rows * 128;
-      if (2 * line + 1 < A) *reinterpret_cast<uint4*>(dst) = c;
-      else if (2 * line < A) *reinterpret_cast<uint2*>(dst) = make_uint2(c.x, c.y);  // A odd
+      store_tc_chunk(base, codes.tile_rows, 8 * at + 4 * hh + (g >> 1), A, c);
     }
   } else {
-#pragma unroll
-    for (int hh = 0; hh < 2; ++hh) {
-      const int ap = 16 * at + 8 * hh + g;
-      uint8_t* row = codes.data + r * row_bytes + int64_t(ap) * 32;
-      store_row_packed_tc<kLowClamp>(acc, hh, k_code, lo, hi, t, ap < A, row);
-    }
+    store_tile_packed_tc<kLowClamp>(acc, at, A, k_code, lo, hi, lane, codes, r, row_bytes);
   }
 }
 

@@ -81,6 +81,7 @@ __global__ void __launch_bounds__(WgMixCfg<KT>::kThreads, 1)
       reinterpret_cast<uint4*>(ring + (i / per_stage) * C::kRowBytes + A * 128)[i % per_stage] =
           make_uint4(0, 0, 0, 0);
   }
+  auto frag_of = [&](int kt) { return live ? __ldg(frag + (warp * KT + kt) * 32 + lane) : make_uint4(0, 0, 0, 0); };
   uint4 af[C::kSmemA ? 1 : KT];
   uint8_t* wsm = ring + S * C::kRowBytes;
   if constexpr (C::kSmemA) {
@@ -89,7 +90,7 @@ __global__ void __launch_bounds__(WgMixCfg<KT>::kThreads, 1)
     // column / 8) of the k-tile's block, row g % 8, bytes 4t.
     const int w = warp & 3;
     for (int kt = 0; kt < KT; ++kt) {
-      const uint4 f = live ? __ldg(frag + (warp * KT + kt) * 32 + lane) : make_uint4(0, 0, 0, 0);
+      const uint4 f = frag_of(kt);
       uint8_t* blk = wsm + (kt * C::kGroups + (warp >> 2)) * 2048 + g * 16 + 4 * t;
       *reinterpret_cast<uint32_t*>(blk + (4 * w + 0) * 128) = f.x;
       *reinterpret_cast<uint32_t*>(blk + (4 * w + 2) * 128) = f.y;
@@ -99,8 +100,7 @@ __global__ void __launch_bounds__(WgMixCfg<KT>::kThreads, 1)
     ptx::fence_proxy_async_smem();  // before the barrier below: the wgmma reads them
   } else {
 #pragma unroll
-    for (int kt = 0; kt < KT; ++kt)
-      af[kt] = live ? __ldg(frag + (warp * KT + kt) * 32 + lane) : make_uint4(0, 0, 0, 0);
+    for (int kt = 0; kt < KT; ++kt) af[kt] = frag_of(kt);
   }
   const Wht8Frag h8 = wht8_frag(g, t);
 
