@@ -60,10 +60,12 @@ __device__ __forceinline__ void skinny_load_w(SkinnyLoad<TT, RB>& L, const Param
 // variants are sized for residency (launch below); 0 leaves the others' registers to
 // the compiler (a minimum of 1 made it take 10 more).
 // kL2Prefetch: the grid fits one block an SM (launch below says why only then).
+// kRelease: the kernel after this one may launch once every block is past its PDL
+// wait (launch below says where that pays).
 template <int TT, int RB, int STAGES>
 constexpr int kSkinnyMinBlocks = STAGES != 2 ? 0 : RB == 2 ? 2 : TT == 1 ? 4 : 3;
 
-template <int TT, int RB, int WARPS, int STAGES, bool kL2Prefetch>
+template <int TT, int RB, int WARPS, int STAGES, bool kL2Prefetch, bool kRelease = false>
 __global__ void __launch_bounds__(WARPS * 32, (kSkinnyMinBlocks<TT, RB, STAGES>)) gemm_skinny_kernel(Params p) {
   constexpr int kSkinnyWarps = WARPS, kTok = 8 * TT, kRows = kLayoutRows * RB;
   __shared__ skinny::Partials<TT, RB, WARPS> red;
@@ -110,6 +112,7 @@ __global__ void __launch_bounds__(WARPS * 32, (kSkinnyMinBlocks<TT, RB, STAGES>)
     skinny_load_w(b0, p, n0, warp, g, t, ktiles);
     skinny_load_w(b1, p, n0, warp + W, g, t, ktiles);
     gemm::pdl_wait();
+    if constexpr (kRelease) gemm::pdl_trigger();  // launch says where and why
     sc.load(p, n0);
     skinny_load_x(b0, a, p.M, warp, g, t, kbytes);
     skinny_load_x(b1, a, p.M, warp + W, g, t, kbytes);
@@ -165,6 +168,20 @@ void launch(const Params& p, bool slow_producer, cudaStream_t stream) {
       // After a long kernel (the down_proj Hadamard) the whole weight run waits in
       // shared memory instead (gemm_skinny_staged.cu says when that pays).
       if (slow_producer && launch_skinny_staged(p, stream)) return;
+      // One token: the kernel after this one released at the wait. Without a release it
+      // launches when the last block exits; released, its blocks (the next layer's
+      // quantizer, and behind it the next GEMM, whose weight loads precede its own wait)
+      // are resident and waiting as this grid's blocks leave: qkv/o_proj 4.79-4.84 ->
+      // 4.49-4.52 us, o_proj + heads Hadamard 5.02-5.07 -> 4.94-4.95 (NOTES.md, history
+      // 34). At 8 and 16 tokens it did not pay: qkv/o_proj the same, o_proj + heads
+      // Hadamard at 8 5.29-5.33 -> 5.63-5.72 us; on the 8-warp grids (several blocks an
+      // SM) it cost up to 1.2 us (history 34; history 22 for a release at the start).
+      if constexpr (TT == 1) {
+        if (p.M == 1) {
+          gemm::launch_pdl(gemm_skinny_kernel<TT, 1, 16, 3, true, true>, grid, dim3(16 * 32), 0, stream, p);
+          return;
+        }
+      }
       gemm::launch_pdl(gemm_skinny_kernel<TT, 1, 16, 3, true>, grid, dim3(16 * 32), 0, stream, p);
       return;
     }

@@ -261,8 +261,10 @@ TEST_CASE("fp16 rows on the tensor-core mix kernel: rows and heads, few and many
                  {out(packed), out(scale)});
     check_codes(reference(xr), M, n, to_host(packed), to_host(scale), 0, clip);
   };
-  // 11008 = 172·64 (order 172), 14336 = 28·512 (order 224), 4096 (order 64), 64 (order 1).
-  for (int n : {11008, 14336, 4096, 64}) {
+  // 11008 = 172·64 (order 172), 14336 = 28·512 (order 224), 4096 (order 64), 64 (order
+  // 1); 10240 = 20·512 (order 160) and 13312 = 52·256 (order 208): the wgmma kernel's
+  // last warpgroup with two and one tiles, whose halves go to the padding warps.
+  for (int n : {11008, 14336, 4096, 64, 10240, 13312}) {
     const HadamardDevice had(n);
     REQUIRE(had.mix_rows() != nullptr);
     // 1, 5: fewer row groups than SMs (mix fragments in registers); 140, 300: more
@@ -300,10 +302,11 @@ TEST_CASE("fp16 rows on the tensor-core mix kernel: rows and heads, few and many
   }
   // Clip 0.75: codes past both bounds (|sum| / s up to 7 / 0.75), the lower clamp that
   // clip 0.9 never needs (the kLowClamp of heads_wht.cu and hadamard_mix.cu), on many
-  // rows: rows of 11008 (the Walsh–Hadamard on tensor cores), and across heads.
-  {
-    const HadamardDevice had(11008);
-    const int M = 300, n = 11008, ld = n + 8;
+  // rows: rows of 11008 and 14336 (the Walsh–Hadamard on tensor cores), and across heads.
+  for (int n : {11008, 14336}) {
+    INFO("clip 0.75, n = " << n);
+    const HadamardDevice had(n);
+    const int M = 300, ld = n + 8;
     check_f16(
         M, n, ld, 0.75,
         [&](const uint16_t* x, ActQuantSpec q, uint8_t* p, float* s) {
