@@ -93,11 +93,12 @@ __global__ void __launch_bounds__(kWarps * 32, 1) gemm_skinny_staged_kernel(Para
   skinny::Scales<kRows, kTok> sc;
   const uint8_t* a = p.a;
   gemm::pdl_wait();
-  // The kernel after this one may launch from here (in the layer, the residual's
-  // consumers; in the benchmark, the next Hadamard): Llama-2 down_proj + Hadamard at
-  // 1 / 8 / 16 tokens 9.45 / 10.20 / 11.20 -> 9.15 / 9.90 / 10.71 us, Llama-3's 11.42 /
-  // 12.69 / 13.80 -> 11.32 / 12.66 / 13.62 (NOTES.md, history 34). Released at the
-  // block's start instead, before the weight copies, 0.05-0.2 us less of that.
+  // The kernel after this one may launch from here (in the runner the next layer's
+  // RMSNorm + quantizer, in the benchmark the next Hadamard; either waits for this
+  // grid's end before reading): Llama-2 down_proj + Hadamard at 1 / 8 / 16 tokens
+  // 9.45 / 10.20 / 11.20 -> 9.15 / 9.90 / 10.71 us, Llama-3's 11.42 / 12.69 / 13.80 ->
+  // 11.32 / 12.66 / 13.62 (NOTES.md, history 34). Released at the block's start, before
+  // the weight copies, it gained 0.05-0.2 us less.
   gemm::pdl_trigger();
   sc.load(p, n0);
   if constexpr (TT == 1) {
