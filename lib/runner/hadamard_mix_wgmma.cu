@@ -172,9 +172,9 @@ __global__ void __launch_bounds__(WgMixCfg<KT>::kThreads, 1)
   // (every warp is past its mix) takes row step + S - 1, row step + 1 goes to the
   // tensor cores, and the ALUs quantize row step. red alternates between steps: a
   // warp writes the next row's maximum while slower ones may still read this one's.
-  // Every warp transforms, the padding ones too: skipping them would not shorten the
-  // row (three warps a scheduler either way) and puts the accumulators on a divergent
-  // path, where ptxas serializes the wgmma (C7518).
+  // Every warp transforms, the padding ones too: with KT = 14 schedulers 0 and 1 hold
+  // four live tiles either way, and handing half of those tiles to the padding warps
+  // (other schedulers) did not shorten the row (NOTES.md, history 34).
   auto step_rows = [&](int step, float (&cur)[8][4], float (&nxt)[8][4]) {
     transform_row(cur, step);
     dev::cp_async_wait<S - 3>();
