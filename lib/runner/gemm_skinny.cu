@@ -60,13 +60,9 @@ __device__ __forceinline__ void skinny_load_w(SkinnyLoad<TT, RB>& L, const Param
 // variants are sized for residency (launch below); 0 leaves the others' registers to
 // the compiler (a minimum of 1 made it take 10 more).
 // kL2Prefetch: the grid fits one block an SM (launch below says why only then).
-// kRelease: the kernel after this one may launch once every block is past its PDL
-// wait (launch below says where that pays).
-template <int TT, int RB, int STAGES>
-constexpr int kSkinnyMinBlocks = STAGES != 2 ? 0 : RB == 2 ? 2 : TT == 1 ? 4 : 3;
-
-template <int TT, int RB, int WARPS, int STAGES, bool kL2Prefetch, bool kRelease = false>
-__global__ void __launch_bounds__(WARPS * 32, (kSkinnyMinBlocks<TT, RB, STAGES>)) gemm_skinny_kernel(Params p) {
+// The body is shared by the two kernels below (their register limits differ).
+template <int TT, int RB, int WARPS, int STAGES, bool kL2Prefetch>
+__device__ __forceinline__ void skinny_body(const Params& p) {
   constexpr int kSkinnyWarps = WARPS, kTok = 8 * TT, kRows = kLayoutRows * RB;
   __shared__ skinny::Partials<TT, RB, WARPS> red;
   static_assert(sizeof(red) <= 48 * 1024, "static shared memory");
@@ -112,7 +108,6 @@ __global__ void __launch_bounds__(WARPS * 32, (kSkinnyMinBlocks<TT, RB, STAGES>)
     skinny_load_w(b0, p, n0, warp, g, t, ktiles);
     skinny_load_w(b1, p, n0, warp + W, g, t, ktiles);
     gemm::pdl_wait();
-    if constexpr (kRelease) gemm::pdl_trigger();  // launch says where and why
     sc.load(p, n0);
     skinny_load_x(b0, a, p.M, warp, g, t, kbytes);
     skinny_load_x(b1, a, p.M, warp + W, g, t, kbytes);
@@ -152,6 +147,30 @@ __global__ void __launch_bounds__(WARPS * 32, (kSkinnyMinBlocks<TT, RB, STAGES>)
   skinny::store<TT, RB, WARPS>(p, n0, red, s_sw, s_bias, s_sa);
 }
 
+template <int TT, int RB, int STAGES>
+constexpr int kSkinnyMinBlocks = STAGES != 2 ? 0 : RB == 2 ? 2 : TT == 1 ? 4 : 3;
+
+template <int TT, int RB, int WARPS, int STAGES, bool kL2Prefetch>
+__global__ void __launch_bounds__(WARPS * 32, (kSkinnyMinBlocks<TT, RB, STAGES>)) gemm_skinny_kernel(Params p) {
+  skinny_body<TT, RB, WARPS, STAGES, kL2Prefetch>(p);
+}
+
+// The one-wave grid of up to 16 tokens: 16 warps, two register stages, at most 80
+// registers a thread (40 K of the SM's 64 K), so that the 512-thread block of the
+// quantizer before or after it (a row quantizer takes 38 registers, 19 K) fits on the
+// same SM. With three stages and 92-106 registers (48-54 K) it did not: the
+// quantizer's blocks, one a row, shut the next GEMM's blocks out of their SMs until
+// they ended (history 25 had guessed so from the quantizer's side), and the whole
+// linear at 2-16 tokens was 0.45-0.6 us longer: qkv/o_proj at 2 / 8 / 16 tokens
+// 4.82-4.86 / 5.08-5.16 / 5.97-6.01 -> 4.33-4.43 / 4.62-4.67 / 5.46-5.48 us, o_proj +
+// heads Hadamard 5.05-5.11 / 5.30-5.34 / 6.22-6.24 -> 4.62-4.66 / 4.81-4.89 /
+// 5.69-5.72; at one token the same as three stages (NOTES.md, history 35). Three
+// stages at 80 registers spill (168 bytes): 0.6-2.8 us slower.
+template <int TT>
+__global__ void __maxnreg__(80) gemm_skinny_beside_kernel(Params p) {
+  skinny_body<TT, 1, 16, 2, true>(p);
+}
+
 template <int TT>
 void launch(const Params& p, bool slow_producer, cudaStream_t stream) {
   const dim3 grid((p.N + kLayoutRows - 1) / kLayoutRows);
@@ -168,21 +187,7 @@ void launch(const Params& p, bool slow_producer, cudaStream_t stream) {
       // After a long kernel (the down_proj Hadamard) the whole weight run waits in
       // shared memory instead (gemm_skinny_staged.cu says when that pays).
       if (slow_producer && launch_skinny_staged(p, stream)) return;
-      // One token: the kernel after this one released at the wait. Without a release it
-      // launches when the last block exits; released, its blocks (the next layer's
-      // quantizer, and behind it the next GEMM, whose weight loads precede its own wait)
-      // are resident and waiting as this grid's blocks leave: qkv/o_proj 4.79-4.84 ->
-      // 4.49-4.52 us, o_proj + heads Hadamard 5.02-5.07 -> 4.94-4.95 (NOTES.md, history
-      // 34). At 8 and 16 tokens it did not pay: qkv/o_proj the same, o_proj + heads
-      // Hadamard at 8 5.29-5.33 -> 5.63-5.72 us; on the 8-warp grids (several blocks an
-      // SM) it cost up to 1.2 us (history 34; history 22 for a release at the start).
-      if constexpr (TT == 1) {
-        if (p.M == 1) {
-          gemm::launch_pdl(gemm_skinny_kernel<TT, 1, 16, 3, true, true>, grid, dim3(16 * 32), 0, stream, p);
-          return;
-        }
-      }
-      gemm::launch_pdl(gemm_skinny_kernel<TT, 1, 16, 3, true>, grid, dim3(16 * 32), 0, stream, p);
+      gemm::launch_pdl(gemm_skinny_beside_kernel<TT>, grid, dim3(16 * 32), 0, stream, p);
       return;
     }
     // 8 warps. Up to two blocks an SM at up to 8 tokens: three register stages (88
