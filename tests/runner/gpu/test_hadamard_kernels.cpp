@@ -263,7 +263,7 @@ TEST_CASE("fp16 rows on the tensor-core mix kernel: rows and heads, few and many
   };
   // 11008 = 172·64 (order 172), 14336 = 28·512 (order 224), 4096 (order 64), 64 (order
   // 1); 10240 = 20·512 (order 160) and 13312 = 52·256 (order 208): the wgmma kernel's
-  // last warpgroup with two and one tiles, whose halves go to the padding warps.
+  // last warpgroup with two and one live tiles (the other warps multiply padding).
   for (int n : {11008, 14336, 4096, 64, 10240, 13312}) {
     const HadamardDevice had(n);
     REQUIRE(had.mix_rows() != nullptr);
