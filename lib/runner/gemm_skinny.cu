@@ -19,6 +19,8 @@
 // NOTES.md, history 14.)
 #include <cuda_fp16.h>
 
+#include <type_traits>
+
 #include "lib/core/error.h"
 #include "lib/runner/cuda_check.h"
 #include "lib/runner/device_common.cuh"
@@ -60,11 +62,13 @@ __device__ __forceinline__ void skinny_load_w(SkinnyLoad<TT, RB>& L, const Param
 // variants are sized for residency (launch below); 0 leaves the others' registers to
 // the compiler (a minimum of 1 made it take 10 more).
 // kL2Prefetch: the grid fits one block an SM (launch below says why only then).
+// kRed16: the partial sums in 16 bits (skinny::Partials16; part16_fits below).
 // The body is shared by the two kernels below (their register limits differ).
-template <int TT, int RB, int WARPS, int STAGES, bool kL2Prefetch>
+template <int TT, int RB, int WARPS, int STAGES, bool kL2Prefetch, bool kRed16 = false>
 __device__ __forceinline__ void skinny_body(const Params& p) {
   constexpr int kSkinnyWarps = WARPS, kTok = 8 * TT, kRows = kLayoutRows * RB;
-  __shared__ skinny::Partials<TT, RB, WARPS> red;
+  using Red = std::conditional_t<kRed16, skinny::Partials16<TT, RB, WARPS>, skinny::Partials<TT, RB, WARPS>>;
+  __shared__ Red red;
   static_assert(sizeof(red) <= 48 * 1024, "static shared memory");
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
   const int n0 = blockIdx.x * kRows;
@@ -150,9 +154,20 @@ __device__ __forceinline__ void skinny_body(const Params& p) {
 template <int TT, int RB, int STAGES>
 constexpr int kSkinnyMinBlocks = STAGES != 2 ? 0 : RB == 2 ? 2 : TT == 1 ? 4 : 3;
 
-template <int TT, int RB, int WARPS, int STAGES, bool kL2Prefetch>
+template <int TT, int RB, int WARPS, int STAGES, bool kL2Prefetch, bool kRed16 = false>
 __global__ void __launch_bounds__(WARPS * 32, (kSkinnyMinBlocks<TT, RB, STAGES>)) gemm_skinny_kernel(Params p) {
-  skinny_body<TT, RB, WARPS, STAGES, kL2Prefetch>(p);
+  skinny_body<TT, RB, WARPS, STAGES, kL2Prefetch, kRed16>(p);
+}
+
+// The 16-bit partial sums where every warp's share of K fits them, at 9-16 tokens:
+// there they halve the shared-memory bytes of the reduction (20 instead of 36 KB a
+// 16-warp block), and o_proj + heads Hadamard at 12 / 16 tokens went from 5.58-5.60 /
+// 5.73-5.82 to 5.43-5.45 / 5.49-5.54 us (qkv/o_proj, Llama-3's fused qkv and up
+// within 0.05); at 1-8 tokens, where the int32 sums are half as many, the linears
+// were 0.03-0.08 us slower with them (NOTES.md, history 36).
+bool part16_fits(int K, int warps) {
+  const int steps = (K / 2 + 63) / 64;
+  return (steps + warps - 1) / warps * 128 <= skinny::kPart16MaxK;
 }
 
 // The one-wave grid of up to 16 tokens: 16 warps, two register stages, at most 80
@@ -166,9 +181,9 @@ __global__ void __launch_bounds__(WARPS * 32, (kSkinnyMinBlocks<TT, RB, STAGES>)
 // heads Hadamard 5.05-5.11 / 5.30-5.34 / 6.22-6.24 -> 4.62-4.66 / 4.81-4.89 /
 // 5.69-5.72; at one token the same as three stages (NOTES.md, history 35). Three
 // stages at 80 registers spill (168 bytes): 0.6-2.8 us slower.
-template <int TT>
+template <int TT, bool kRed16>
 __global__ void __maxnreg__(80) gemm_skinny_beside_kernel(Params p) {
-  skinny_body<TT, 1, 16, 2, true>(p);
+  skinny_body<TT, 1, 16, 2, true, kRed16>(p);
 }
 
 template <int TT>
@@ -187,7 +202,13 @@ void launch(const Params& p, bool slow_producer, cudaStream_t stream) {
       // After a long kernel (the down_proj Hadamard) the whole weight run waits in
       // shared memory instead (gemm_skinny_staged.cu says when that pays).
       if (slow_producer && launch_skinny_staged(p, stream)) return;
-      gemm::launch_pdl(gemm_skinny_beside_kernel<TT>, grid, dim3(16 * 32), 0, stream, p);
+      if constexpr (TT == 2) {
+        if (part16_fits(p.K, 16)) {
+          gemm::launch_pdl(gemm_skinny_beside_kernel<TT, true>, grid, dim3(16 * 32), 0, stream, p);
+          return;
+        }
+      }
+      gemm::launch_pdl(gemm_skinny_beside_kernel<TT, false>, grid, dim3(16 * 32), 0, stream, p);
       return;
     }
     // 8 warps. Up to two blocks an SM at up to 8 tokens: three register stages (88
@@ -206,6 +227,12 @@ void launch(const Params& p, bool slow_producer, cudaStream_t stream) {
     // blocks of a second wave waited for the first's: 4096 -> 11008 at M = 16 14.1
     // -> 12.2 us, Llama-3's 4096 -> 14336 at M = 1 12.8 -> 12.0 (the whole linear).
     if (TT == 1 || int64_t(grid.x) <= 3 * device_sm_count()) {
+      if constexpr (TT == 2) {
+        if (part16_fits(p.K, 8)) {
+          gemm::launch_pdl(gemm_skinny_kernel<TT, 1, 8, 2, false, true>, grid, dim3(8 * 32), 0, stream, p);
+          return;
+        }
+      }
       gemm::launch_pdl(gemm_skinny_kernel<TT, 1, 8, 2, false>, grid, dim3(8 * 32), 0, stream, p);
       return;
     }

@@ -160,4 +160,83 @@ __device__ __forceinline__ void store(const Params& p, int n0, const Partials<TT
   }
 }
 
+// The same reduction in 16 bits where every warp's share of K is at most
+// kPart16MaxK values. A warp's partial is 256 x a sum of at most 512 products of two
+// codes in [-8, 7], i.e. 256 x [-28672, 32768]: divided by 256 and biased by 28672 it
+// is an unsigned 16-bit number, exact. Two tokens' partials (2t, 2t + 1 of one
+// channel, the C fragment's c0/c1 or c2/c3) share a word, so the partials move half
+// the shared-memory bytes of the int32 ones (a block's 16 warps at 16 tokens: 20 KB
+// instead of 36 KB written and read). Rows padded by 8 words: a quad's lanes t store
+// to rows 4j + t, banks 8t + g apart.
+constexpr int kPart16MaxK = 512;
+constexpr uint32_t kPart16Bias = 28672;
+template <int RB>
+constexpr int kRed16Stride = kLayoutRows * RB + 8;
+template <int TT, int RB, int W>
+using Partials16 = uint32_t[W][4 * TT][kRed16Stride<RB>];
+
+// Bytes 1-2 of each biased accumulator (the division by 256 is exact).
+__device__ __forceinline__ uint32_t pack_part16(int a, int b) {
+  constexpr uint32_t kBias8 = kPart16Bias << 8;
+  return __byte_perm(uint32_t(a) + kBias8, uint32_t(b) + kBias8, 0x6521);
+}
+
+template <int TT, int RB, int W>
+__device__ __forceinline__ void put_partials(Partials16<TT, RB, W>& red, const int (&acc)[2 * RB][TT][4],
+                                             int warp, int g, int t) {
+#pragma unroll
+  for (int i = 0; i < 2 * RB; ++i)
+#pragma unroll
+    for (int j = 0; j < TT; ++j) {
+      const int ch = 16 * i + g, tp = 4 * j + t;
+      red[warp][tp][ch] = pack_part16(acc[i][j][0], acc[i][j][1]);
+      red[warp][tp][ch + 8] = pack_part16(acc[i][j][2], acc[i][j][3]);
+    }
+}
+
+// The W partials of tokens 2·tp and 2·tp + 1 at channel ch, as 256 x dot (the scale
+// of the int32 accumulators). The halves are summed without unpacking: the word sum
+// is (sum of highs) << 16 plus the sum of lows, which is below 2^20, so it comes
+// back exactly once the highs, summed apart, are taken out.
+template <int TT, int RB, int W>
+__device__ __forceinline__ int2 sum_partials(const Partials16<TT, RB, W>& red, int tp, int ch) {
+  uint32_t all = 0, hi = 0;
+#pragma unroll
+  for (int w = 0; w < W; ++w) {
+    const uint32_t v = red[w][tp][ch];
+    all += v;
+    hi += v >> 16;
+  }
+  constexpr int kBiasSum = int(kPart16Bias) * W;
+  return make_int2((int(all - (hi << 16)) - kBiasSum) * 256, (int(hi) - kBiasSum) * 256);
+}
+
+template <int TT, int RB, int W>
+__device__ __forceinline__ void store(const Params& p, int n0, const Partials16<TT, RB, W>& red,
+                                      const float (&s_sw)[kLayoutRows * RB], const float (&s_bias)[kLayoutRows * RB],
+                                      const float (&s_sa)[8 * TT]) {
+  constexpr int kPairs = 4 * TT, kRows = kLayoutRows * RB;
+  const auto scales_of = [&](int tok, int ch) { return gemm::OutScales{s_sa[tok], s_sw[ch], s_bias[ch]}; };
+  if (p.mode == int(OutMode::SwiGLU)) {
+    for (int idx = threadIdx.x; idx < (kRows / 2) * kPairs; idx += blockDim.x) {
+      const int gi = idx % (kRows / 2), tp = idx / (kRows / 2);
+      const int ch = (gi / 8) * 16 + (gi % 8);  // gate channel; its up channel is ch + 8
+      if (2 * tp >= p.M || n0 + ch >= p.N) continue;
+      const int2 sg = sum_partials<TT, RB, W>(red, tp, ch), su = sum_partials<TT, RB, W>(red, tp, ch + 8);
+      gemm::store_swiglu(p, 2 * tp, n0 + ch, sg.x, su.x, scales_of(2 * tp, ch), scales_of(2 * tp, ch + 8));
+      if (2 * tp + 1 < p.M)
+        gemm::store_swiglu(p, 2 * tp + 1, n0 + ch, sg.y, su.y, scales_of(2 * tp + 1, ch),
+                           scales_of(2 * tp + 1, ch + 8));
+    }
+  } else {
+    for (int idx = threadIdx.x; idx < kRows * kPairs; idx += blockDim.x) {
+      const int ch = idx % kRows, tp = idx / kRows;
+      if (2 * tp >= p.M || n0 + ch >= p.N) continue;
+      const int2 s = sum_partials<TT, RB, W>(red, tp, ch);
+      gemm::store_one(p, 2 * tp, n0 + ch, s.x, scales_of(2 * tp, ch));
+      if (2 * tp + 1 < p.M) gemm::store_one(p, 2 * tp + 1, n0 + ch, s.y, scales_of(2 * tp + 1, ch));
+    }
+  }
+}
+
 }  // namespace quarot::runner::detail::skinny

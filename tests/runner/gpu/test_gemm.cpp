@@ -17,13 +17,17 @@ struct Problem {
   std::vector<int64_t> dot;   // exact reference [M, N]
 };
 
-Problem make(std::mt19937_64& rng, int M, int N, int K, bool extreme) {
+// Codes at the ends of their range instead of random ones: Max, every code -8 (the
+// largest products, 64 each), to prove that the int32 and the 16-bit partial sums
+// hold; Min, activations -8 against weights 7 (the most negative products, -56).
+enum class Extreme { None, Max, Min };
+
+Problem make(std::mt19937_64& rng, int M, int N, int K, Extreme extreme) {
   Problem p{M, N, K, {}, {}, {}, {}, {}, {}};
   p.a.resize(size_t(M) * K / 2);
   p.w.resize(size_t(N) * K / 2);
-  // `extreme`: all codes -8, the largest products, to prove int32 accumulation holds.
-  for (auto& b : p.a) b = extreme ? 0x88 : uint8_t(rng());
-  for (auto& b : p.w) b = extreme ? 0x88 : uint8_t(rng());
+  for (auto& b : p.a) b = extreme != Extreme::None ? 0x88 : uint8_t(rng());
+  for (auto& b : p.w) b = extreme == Extreme::Max ? 0x88 : extreme == Extreme::Min ? 0x77 : uint8_t(rng());
   std::uniform_real_distribution<float> sd(1e-3f, 1e-1f), bd(-2.f, 2.f);
   p.sa.resize(static_cast<size_t>(M));
   p.sw.resize(static_cast<size_t>(N));
@@ -50,7 +54,7 @@ double ref_value(const Problem& p, int m, int n, bool bias) {
   return double(p.dot[size_t(m) * p.N + n]) * p.sa[size_t(m)] * p.sw[size_t(n)] + (bias ? p.bias[size_t(n)] : 0.0);
 }
 
-void run_case(std::mt19937_64& rng, int M, int N, int K, GemmPath path, bool extreme = false,
+void run_case(std::mt19937_64& rng, int M, int N, int K, GemmPath path, Extreme extreme = Extreme::None,
               bool slow_producer = false) {
   INFO("M " << M << " N " << N << " K " << K << " path " << int(path) << " slow_producer " << slow_producer);
   const Problem p = make(rng, M, N, K, extreme);
@@ -186,19 +190,27 @@ TEST_CASE("w4a4_gemm skinny path (M <= 32)", "[gpu][gemm]") {
   run_case(rng, 9, 128, 4096, GemmPath::Skinny);
   run_case(rng, 16, 4096, 4096, GemmPath::Skinny);
   run_case(rng, 3, 64, 11008, GemmPath::Skinny);
-  run_case(rng, 16, 32, 14336, GemmPath::Skinny, /*extreme=*/true);
+  run_case(rng, 16, 32, 14336, GemmPath::Skinny, Extreme::Max);
   run_case(rng, 4, 4352, 1376, GemmPath::Skinny);   // more blocks than SMs: 8 warps, three register stages
   run_case(rng, 1, 6144, 4096, GemmPath::Skinny);   // Llama-3's fused qkv: 192 blocks, three stages
   run_case(rng, 6, 8704, 1376, GemmPath::Skinny);   // 272 blocks, past two an SM: two register stages
   run_case(rng, 12, 8192, 512, GemmPath::Skinny);   // 256 blocks: two register stages
   run_case(rng, 14, 13312, 256, GemmPath::Skinny);  // 416 blocks, past three an SM: 208 of 64 rows
   run_case(rng, 15, 13344, 256, GemmPath::Skinny);  // 417, N % 64 == 32: 32 rows, three stages
+  // The 16-bit partial sums of 9-16 tokens (skinny::Partials16) at their bound, 512
+  // products a warp of the largest magnitude of either sign; past it (K = 8320) the
+  // int32 ones.
+  run_case(rng, 16, 4096, 8192, GemmPath::Skinny, Extreme::Max);  // one wave: 16 warps of 4 steps
+  run_case(rng, 9, 4096, 8192, GemmPath::Skinny, Extreme::Min);
+  run_case(rng, 12, 4096, 8320, GemmPath::Skinny, Extreme::Max);
+  run_case(rng, 11, 6144, 4096, GemmPath::Skinny, Extreme::Max);  // 192 blocks: 8 warps of 4 steps
+  run_case(rng, 13, 6144, 4096, GemmPath::Skinny, Extreme::Min);
   // 4 token tiles (M up to 32).
   run_case(rng, 17, 272, 1376, GemmPath::Skinny);
   run_case(rng, 32, 4096, 4096, GemmPath::Skinny);
   run_case(rng, 24, 128, 11008, GemmPath::Skinny);
   run_case(rng, 31, 4352, 1376, GemmPath::Skinny);
-  run_case(rng, 20, 32, 14336, GemmPath::Skinny, /*extreme=*/true);
+  run_case(rng, 20, 32, 14336, GemmPath::Skinny, Extreme::Max);
   REQUIRE(std::string(w4a4_gemm_path_name(32, 4096, 4096)) == "skinny");
   REQUIRE(w4a4_act_tile_rows(32, 4096, 4096) == 0);
   REQUIRE(std::string(w4a4_gemm_path_name(33, 4096, 4096)) == "wgmma64x64");
@@ -213,7 +225,7 @@ TEST_CASE("w4a4_gemm skinny path (M <= 32)", "[gpu][gemm]") {
 TEST_CASE("w4a4_gemm skinny path, weights staged in shared memory", "[gpu][gemm]") {
   require_gpu();
   auto rng = rng_for("gemm_skinny_staged");
-  const auto staged = [&](int M, int N, int K, bool extreme = false) {
+  const auto staged = [&](int M, int N, int K, Extreme extreme = Extreme::None) {
     run_case(rng, M, N, K, GemmPath::Skinny, extreme, /*slow_producer=*/true);
   };
   staged(1, 64, 128);
@@ -222,8 +234,8 @@ TEST_CASE("w4a4_gemm skinny path, weights staged in shared memory", "[gpu][gemm]
   staged(9, 128, 4096);
   staged(16, 4096, 4096);
   staged(1, 4096, 11008);                   // Llama-2 down_proj: 172 KB a block
-  staged(16, 32, 14336, /*extreme=*/true);  // 224 KB a block, seven steps a warp
-  staged(8, 64, 14336, /*extreme=*/true);   // up to 8 tokens: all seven steps' codes loaded at once
+  staged(16, 32, 14336, Extreme::Max);  // 224 KB a block, seven steps a warp
+  staged(8, 64, 14336, Extreme::Max);   // up to 8 tokens: all seven steps' codes loaded at once
   // Where it does not apply the register kernels run: more blocks than SMs, M > 16,
   // and a run past shared memory (K = 16384: 256 KB).
   staged(4, 4352, 1376);
@@ -239,7 +251,7 @@ TEST_CASE("w4a4_gemm tiled path", "[gpu][gemm]") {
   run_case(rng, 17, 272, 1376, GemmPath::Tiled);
   run_case(rng, 130, 96, 4096, GemmPath::Tiled);
   run_case(rng, 300, 384, 1376, GemmPath::Tiled);
-  run_case(rng, 64, 48, 14336, GemmPath::Tiled, /*extreme=*/true);
+  run_case(rng, 64, 48, 14336, GemmPath::Tiled, Extreme::Max);
   // On a 132-SM GPU these take the 64x128 and the 128x128 tiles.
   run_case(rng, 1088, 1024, 256, GemmPath::Tiled);
   run_case(rng, 2048, 2176, 256, GemmPath::Tiled);
@@ -264,7 +276,7 @@ TEST_CASE("w4a4_gemm wgmma path (sm_90a)", "[gpu][gemm]") {
     run_case(rng, 300, 512, 4096, GemmPath::Wgmma);
     run_case(rng, 129, 4112, 256, GemmPath::Wgmma);
     run_case(rng, 256, 256, 11008, GemmPath::Wgmma);
-    run_case(rng, 64, 48, 14336, GemmPath::Wgmma, /*extreme=*/true);
+    run_case(rng, 64, 48, 14336, GemmPath::Wgmma, Extreme::Max);
     run_case(rng, 520, 1024, 2048, GemmPath::Wgmma);  // 5 token tiles x 4-8 channel tiles, 16 k-tiles
     run_case(rng, 2100, 2320, 128, GemmPath::Wgmma);  // > 1 wave, row and channel tails
   }
