@@ -84,6 +84,18 @@ __device__ __forceinline__ uint32_t scaled_round_bits(float v, float k, float lo
   const float t = fmaf(v, k, 12582912.0f);
   return __float_as_uint(fminf(kLow ? fmaxf(t, lo + 12582912.0f) : t, hi + 12582912.0f));
 }
+// The clamp and the byte extraction of codes4 (below), for four rounded words r[0..3].
+template <bool kLow>
+__device__ __forceinline__ uint32_t clamp_pack4(const uint32_t (&r)[4], uint32_t lo2, uint32_t hi2) {
+  uint32_t p[2];
+#pragma unroll
+  for (int h = 0; h < 2; ++h) {
+    p[h] = __byte_perm(r[2 * h], r[2 * h + 1], 0x5410);
+    asm("min.s16x2 %0, %0, %1;" : "+r"(p[h]) : "r"(hi2));
+    if constexpr (kLow) asm("max.s16x2 %0, %0, %1;" : "+r"(p[h]) : "r"(lo2));
+  }
+  return __byte_perm(p[0], p[1], 0x6420);
+}
 // Four values' codes as the bytes of one word (byte i: v[i]), two clamps an
 // instruction: RN(v·k) lands in the low half of the rounded word as an int16 (the
 // word is 0x4B400000 + code, |code| < 2^15), so the halves of two words, paired,
@@ -95,15 +107,10 @@ __device__ __forceinline__ uint32_t codes4(const float (&v)[4], float k, uint32_
   uint32_t r[4];
 #pragma unroll
   for (int i = 0; i < 4; ++i) r[i] = __float_as_uint(fmaf(v[i], k, 12582912.0f));
-  uint32_t p[2];
-#pragma unroll
-  for (int h = 0; h < 2; ++h) {
-    p[h] = __byte_perm(r[2 * h], r[2 * h + 1], 0x5410);
-    asm("min.s16x2 %0, %0, %1;" : "+r"(p[h]) : "r"(hi2));
-    if constexpr (kLow) asm("max.s16x2 %0, %0, %1;" : "+r"(p[h]) : "r"(lo2));
-  }
-  return __byte_perm(p[0], p[1], 0x6420);
+  return clamp_pack4<kLow>(r, lo2, hi2);
 }
+// Both bounds of the codes as int16 in both halves of a word (codes4, clamp_pack4).
+__device__ __forceinline__ uint32_t int16x2_of(int v) { return (uint32_t(v) & 0xFFFFu) * 0x10001u; }
 __device__ __forceinline__ uint32_t sym_round_bits(float x, float scale, float inv, float lo, float hi) {
   const float q = x * inv;
   return clamp_round_bits(fmaf(fmaf(-q, scale, x), inv, q), lo, hi);

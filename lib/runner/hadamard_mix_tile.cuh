@@ -102,7 +102,7 @@ template <bool kLowClamp>
 __device__ __forceinline__ uint4 line_chunk(const float (&acc)[8][4], int hh, float k_code, float lo, float hi,
                                             int lane) {
   const bool G = (lane & 4) != 0, T = (lane & 2) != 0;
-  const uint32_t lo2 = (uint32_t(int(lo)) & 0xFFFFu) * 0x10001u, hi2 = (uint32_t(int(hi)) & 0xFFFFu) * 0x10001u;
+  const uint32_t lo2 = dev::int16x2_of(int(lo)), hi2 = dev::int16x2_of(int(hi));
   uint32_t W[4];
 #pragma unroll
   for (int bb = 0; bb < 4; ++bb) {

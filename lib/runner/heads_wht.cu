@@ -100,7 +100,7 @@ __global__ void __launch_bounds__(kPairThreads)
   __syncthreads();
   gemm::pdl_trigger();  // the GEMM after this kernel may start streaming its weights
   gemm::pdl_wait();     // the rows are the previous kernel's output
-  const float lo = float(-(maxq + 1)), hi = float(maxq);
+  const uint32_t lo2 = dev::int16x2_of(-(maxq + 1)), hi2 = dev::int16x2_of(maxq);
   const int64_t r0 = int64_t(blockIdx.x) * rows_per_block;
   const int64_t r1 = r0 + rows_per_block < M ? r0 + rows_per_block : int64_t(M);
   // Lane l < 16 of warp w copies head 16w + l's 256 contiguous bytes (bulk copies:
@@ -164,24 +164,32 @@ __global__ void __launch_bounds__(kPairThreads)
 #pragma unroll
       for (int hh = 0; hh < 2; ++hh) {
         const int head = 16 * at + 8 * hh + g;
-        uint32_t c[kSlots][2];  // RN(acc · k_code) as rounded words
+        uint32_t c[kSlots][2];  // RN(acc · k_code) as rounded words, not clamped yet
 #pragma unroll
         for (int s = 0; s < kSlots; ++s)
 #pragma unroll
-          for (int e = 0; e < 2; ++e) c[s][e] = dev::scaled_round_bits<kLowClamp>(acc[at][s][2 * hh + e], k_code, lo, hi);
+          for (int e = 0; e < 2; ++e) c[s][e] = __float_as_uint(fmaf(acc[at][s][2 * hh + e], k_code, 12582912.0f));
+        // D[q]: this lane's codes for chunk q = 2m + e, byte j = slot 2j + m, clamped
+        // as int16 pairs (as dev::codes4; hadamard.cu routes clip ratios whose codes
+        // could pass 2^15 elsewhere): 0.5 instructions a value fewer than clamping each
+        // rounded word, the kernel alone at 2048 rows 9.79 -> 8.63 us (o_proj's whole
+        // linear unchanged, 55.1-55.3 us; NOTES.md, history 36).
+        uint32_t d[4];
+#pragma unroll
+        for (int q = 0; q < 4; ++q) {
+          const uint32_t w4[4] = {c[q >> 1][q & 1], c[2 + (q >> 1)][q & 1], c[4 + (q >> 1)][q & 1],
+                                  c[6 + (q >> 1)][q & 1]};
+          d[q] = dev::clamp_pack4<kLowClamp>(w4, lo2, hi2);
+        }
         if (codes.tile_rows == 0) {  // packed rows (tests, odd shapes): a byte a word, columns 2t, 2t + 1
           uint8_t* row = codes.data + r * kRowBytes + head * kChunksPerHead * 4 + t;
 #pragma unroll
-          for (int s = 0; s < kSlots; ++s)
-            row[4 * slot_word(s, warp)] = uint8_t((c[s][0] & 0xF) | ((c[s][1] & 0xF) << 4));
+          for (int s = 0; s < kSlots; ++s) {
+            const int j = 8 * (s >> 1), m = s & 1;
+            row[4 * slot_word(s, warp)] = uint8_t(((d[2 * m] >> j) & 0xF) | (((d[2 * m + 1] >> j) & 0xF) << 4));
+          }
           continue;
         }
-        // D[q]: this lane's codes for chunk q = 2m + e, byte j = slot 2j + m.
-        uint32_t d[4];
-#pragma unroll
-        for (int q = 0; q < 4; ++q)
-          d[q] = dev::low_bytes(c[q >> 1][q & 1], c[2 + (q >> 1)][q & 1], c[4 + (q >> 1)][q & 1],
-                                c[6 + (q >> 1)][q & 1]);
         // Round 1 (xor 2): keep chunks 2·b2, 2·b2 + 1, send the other two.
         const uint32_t keep0 = b2 ? d[2] : d[0], keep1 = b2 ? d[3] : d[1];
         const uint32_t got0 = __shfl_xor_sync(0xffffffffu, b2 ? d[0] : d[2], 2);
