@@ -1,5 +1,7 @@
 // Activation quantization (+ RMSNorm) kernels against float64 references.
 #include <cmath>
+#include <utility>
+#include <vector>
 
 #include "lib/io/dtype.h"
 #include "lib/runner/kernels.h"
@@ -64,9 +66,11 @@ TEST_CASE("act_quant packs per-token symmetric int4 codes", "[gpu][quant]") {
   for (int K : {32, 4096, 11008, 28672}) {
     // 2000 rows: more than fit on the GPU at once, so that blocks take several rows
     // (grid-stride, the next row loaded before this one is stored).
-    for (int bits : {4, 3}) {
-      const int M = K == 4096 && bits == 4 ? 2000 : 7;
-      const double clip = bits == 4 ? 0.9 : 1.0;
+    // Clip ratios whose codes reach the upper bound only (0.9, 1.0), both bounds
+    // (0.6), and quotients far past the range (2e-5 at 2 bits: up to 5e4).
+    const std::pair<int, double> specs[] = {{4, 0.9}, {3, 1.0}, {4, 0.6}, {2, 2e-5}};
+    for (const auto& [bits, clip] : specs) {
+      const int M = K == 4096 && bits == 4 && clip == 0.9 ? 2000 : 7;
       std::vector<float> x = random_rows(rng, M, K);
       auto dx = to_device(x);
       DeviceBuffer<uint8_t> packed(size_t(M) * K / 2);
