@@ -38,25 +38,32 @@ using skinny::skinny_load_x;
 using skinny::skinny_mma;
 using skinny::SkinnyLoad;
 
-// Rows g, g + 8 of the block's two m16 tiles, bytes 16t..16t+15 of k-step `step`:
-// in the GEMM layout the block's 32 rows x 64 bytes of one step are one 2 KB piece,
-// which each of these four loads covers 512 contiguous bytes of.
-template <int TT, int RB>
-__device__ __forceinline__ void skinny_load_w(SkinnyLoad<TT, RB>& L, const Params& p, int n0, int step, int g,
+// Rows g, g + 8 of the block's m16 tiles, bytes 16t..16t+15 of k-step `step`: in
+// the GEMM layout a block row's 32 rows x 64 bytes of one step are one 2 KB piece,
+// which each of these loads covers 512 contiguous bytes of (a tile: its 1 KB half).
+template <int TT, int NT>
+__device__ __forceinline__ void skinny_load_w(SkinnyLoad<TT, NT>& L, const Params& p, int n0, int step, int g,
                                               int t, int ktiles) {
   const bool kok = step < ktiles;  // past K: zeros (the layout's padding covers K..128·ktiles)
+  if constexpr (NT == 1) {
+    const uint8_t* tile = p.w + (int64_t(n0 >> 5) * ktiles + step) * 2048 + ((n0 >> 4) & 1) * 1024 + t * 16;
 #pragma unroll
-  for (int r = 0; r < RB; ++r) {
-    const uint8_t* blk = p.w + (int64_t((n0 >> 5) + r) * ktiles + step) * 2048 + t * 16;
+    for (int h = 0; h < 2; ++h)
+      L.w[0][h] = kok ? dev::ldg_stream(tile + (8 * h + g) * 64) : make_uint4(0, 0, 0, 0);
+  } else {
 #pragma unroll
-    for (int i = 0; i < 2; ++i)
+    for (int r = 0; r < NT / 2; ++r) {
+      const uint8_t* blk = p.w + (int64_t((n0 >> 5) + r) * ktiles + step) * 2048 + t * 16;
 #pragma unroll
-      for (int h = 0; h < 2; ++h)
-        L.w[r][i][h] = kok ? dev::ldg_stream(blk + (16 * i + 8 * h + g) * 64) : make_uint4(0, 0, 0, 0);
+      for (int i = 0; i < 2; ++i)
+#pragma unroll
+        for (int h = 0; h < 2; ++h)
+          L.w[2 * r + i][h] = kok ? dev::ldg_stream(blk + (16 * i + 8 * h + g) * 64) : make_uint4(0, 0, 0, 0);
+    }
   }
 }
 
-// TT token tiles of 8 (M <= 8 * TT); RB block rows of the layout a block; WARPS
+// TT token tiles of 8 (M <= 8 * TT); NT m16 tiles a block (SkinnyLoad); WARPS
 // warps split K (16 when the grid is a single wave, to shorten each warp's chain of
 // loads; 8 otherwise); STAGES steps of loads per warp in registers. The two-stage
 // variants are sized for residency (launch below); 0 leaves the others' registers to
@@ -64,19 +71,19 @@ __device__ __forceinline__ void skinny_load_w(SkinnyLoad<TT, RB>& L, const Param
 // kL2Prefetch: the grid fits one block an SM (launch below says why only then).
 // kRed16: the partial sums in 16 bits (skinny::Partials16; part16_fits below).
 // The body is shared by the two kernels below (their register limits differ).
-template <int TT, int RB, int WARPS, int STAGES, bool kL2Prefetch, bool kRed16 = false>
+template <int TT, int NT, int WARPS, int STAGES, bool kL2Prefetch, bool kRed16 = false>
 __device__ __forceinline__ void skinny_body(const Params& p) {
-  constexpr int kSkinnyWarps = WARPS, kTok = 8 * TT, kRows = kLayoutRows * RB;
-  using Red = std::conditional_t<kRed16, skinny::Partials16<TT, RB, WARPS>, skinny::Partials<TT, RB, WARPS>>;
+  constexpr int kSkinnyWarps = WARPS, kTok = 8 * TT, kRows = skinny::kTileRows * NT;
+  using Red = std::conditional_t<kRed16, skinny::Partials16<TT, NT, WARPS>, skinny::Partials<TT, NT, WARPS>>;
   __shared__ Red red;
   static_assert(sizeof(red) <= 48 * 1024, "static shared memory");
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
   const int n0 = blockIdx.x * kRows;
   const int kbytes = p.K / 2, steps = (kbytes + 63) / 64, ktiles = int(gemm::wtile_ktiles(p.K));
 
-  int acc[2 * RB][TT][4];
+  int acc[NT][TT][4];
 #pragma unroll
-  for (int i = 0; i < 2 * RB; ++i)
+  for (int i = 0; i < NT; ++i)
 #pragma unroll
     for (int j = 0; j < TT; ++j)
 #pragma unroll
@@ -97,7 +104,7 @@ __device__ __forceinline__ void skinny_body(const Params& p) {
   // prefetches hold back the demand loads, as with several blocks an SM, launch below).
   if (kL2Prefetch && threadIdx.x < 32) {
     const uint8_t* src = p.w + int64_t(n0 >> 5) * ktiles * 2048;  // the block's rows, contiguous
-    for (int k = threadIdx.x; k < RB * ktiles; k += 32)
+    for (int k = threadIdx.x; k < (NT + 1) / 2 * ktiles; k += 32)
       asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;\n" ::"l"(src + int64_t(k) * 2048), "r"(2048u)
                    : "memory");
   }
@@ -108,7 +115,7 @@ __device__ __forceinline__ void skinny_body(const Params& p) {
   constexpr int W = kSkinnyWarps;
   const uint8_t* a = p.a;
   if constexpr (STAGES == 3) {
-    SkinnyLoad<TT, RB> b0, b1, b2;
+    SkinnyLoad<TT, NT> b0, b1, b2;
     skinny_load_w(b0, p, n0, warp, g, t, ktiles);
     skinny_load_w(b1, p, n0, warp + W, g, t, ktiles);
     gemm::pdl_wait();
@@ -129,7 +136,7 @@ __device__ __forceinline__ void skinny_body(const Params& p) {
       skinny_mma(acc, b2);
     }
   } else {
-    SkinnyLoad<TT, RB> b0, b1;
+    SkinnyLoad<TT, NT> b0, b1;
     skinny_load_w(b0, p, n0, warp, g, t, ktiles);
     gemm::pdl_wait();
     sc.load(p, n0);
@@ -145,18 +152,18 @@ __device__ __forceinline__ void skinny_body(const Params& p) {
     }
   }
 
-  skinny::put_partials<TT, RB, WARPS>(red, acc, warp, g, t);
+  skinny::put_partials<TT, NT, WARPS>(red, acc, warp, g, t);
   sc.stash(s_sw, s_bias, s_sa);
   __syncthreads();
-  skinny::store<TT, RB, WARPS>(p, n0, red, s_sw, s_bias, s_sa);
+  skinny::store<TT, NT, WARPS>(p, n0, red, s_sw, s_bias, s_sa);
 }
 
-template <int TT, int RB, int STAGES>
-constexpr int kSkinnyMinBlocks = STAGES != 2 ? 0 : RB == 2 ? 2 : TT == 1 ? 4 : 3;
+template <int TT, int NT, int STAGES>
+constexpr int kSkinnyMinBlocks = STAGES != 2 ? 0 : NT == 4 ? 2 : TT == 1 ? 4 : 3;
 
-template <int TT, int RB, int WARPS, int STAGES, bool kL2Prefetch, bool kRed16 = false>
-__global__ void __launch_bounds__(WARPS * 32, (kSkinnyMinBlocks<TT, RB, STAGES>)) gemm_skinny_kernel(Params p) {
-  skinny_body<TT, RB, WARPS, STAGES, kL2Prefetch, kRed16>(p);
+template <int TT, int NT, int WARPS, int STAGES, bool kL2Prefetch, bool kRed16 = false>
+__global__ void __launch_bounds__(WARPS * 32, (kSkinnyMinBlocks<TT, NT, STAGES>)) gemm_skinny_kernel(Params p) {
+  skinny_body<TT, NT, WARPS, STAGES, kL2Prefetch, kRed16>(p);
 }
 
 // The 16-bit partial sums where every warp's share of K fits them, at 9-16 tokens:
@@ -183,7 +190,7 @@ bool part16_fits(int K, int warps) {
 // stages at 80 registers spill (168 bytes): 0.6-2.8 us slower.
 template <int TT, bool kRed16>
 __global__ void __maxnreg__(80) gemm_skinny_beside_kernel(Params p) {
-  skinny_body<TT, 1, 16, 2, true, kRed16>(p);
+  skinny_body<TT, 2, 16, 2, true, kRed16>(p);
 }
 
 template <int TT>
@@ -218,7 +225,7 @@ void launch(const Params& p, bool slow_producer, cudaStream_t stream) {
     // waves at 88 registers) 0.2-0.9 us slower on 4096 -> 11008, 12288 and 14336.
     if constexpr (TT == 1) {
       if (int64_t(grid.x) <= 2 * device_sm_count()) {
-        gemm::launch_pdl(gemm_skinny_kernel<TT, 1, 8, 3, false>, grid, dim3(8 * 32), 0, stream, p);
+        gemm::launch_pdl(gemm_skinny_kernel<TT, 2, 8, 3, false>, grid, dim3(8 * 32), 0, stream, p);
         return;
       }
     }
@@ -229,33 +236,33 @@ void launch(const Params& p, bool slow_producer, cudaStream_t stream) {
     if (TT == 1 || int64_t(grid.x) <= 3 * device_sm_count()) {
       if constexpr (TT == 2) {
         if (part16_fits(p.K, 8)) {
-          gemm::launch_pdl(gemm_skinny_kernel<TT, 1, 8, 2, false, true>, grid, dim3(8 * 32), 0, stream, p);
+          gemm::launch_pdl(gemm_skinny_kernel<TT, 2, 8, 2, false, true>, grid, dim3(8 * 32), 0, stream, p);
           return;
         }
       }
-      gemm::launch_pdl(gemm_skinny_kernel<TT, 1, 8, 2, false>, grid, dim3(8 * 32), 0, stream, p);
+      gemm::launch_pdl(gemm_skinny_kernel<TT, 2, 8, 2, false>, grid, dim3(8 * 32), 0, stream, p);
       return;
     }
     // Past three blocks an SM at 9-16 tokens (Llama-3's 14336-wide up/gate: 448),
-    // 64-row blocks (RB = 2: each activation load meets two block rows' weights; 128
+    // 64-row blocks (NT = 4: each activation load meets two block rows' weights; 128
     // registers, two blocks an SM) where they fit in one wave: 4096 -> 14336 at M = 16,
     // the GEMM alone 12.0 -> 11.0 us. Where three 32-row blocks an SM already hold
     // the grid they lose (4096 -> 11008: 172 blocks leave 92 SMs with one, 9.1 ->
     // 10.2 us), so only here.
     if constexpr (TT == 2) {
       if (p.N % 64 == 0 && int64_t(p.N / 64) <= 2 * device_sm_count()) {
-        gemm::launch_pdl(gemm_skinny_kernel<TT, 2, 8, 2, false>, dim3(p.N / 64), dim3(8 * 32), 0, stream, p);
+        gemm::launch_pdl(gemm_skinny_kernel<TT, 4, 8, 2, false>, dim3(p.N / 64), dim3(8 * 32), 0, stream, p);
         return;
       }
     }
   }
   if constexpr (TT > 2) {
     if (one_wave) {
-      gemm::launch_pdl(gemm_skinny_kernel<TT, 1, 8, 3, true>, grid, dim3(8 * 32), 0, stream, p);
+      gemm::launch_pdl(gemm_skinny_kernel<TT, 2, 8, 3, true>, grid, dim3(8 * 32), 0, stream, p);
       return;
     }
   }
-  gemm::launch_pdl(gemm_skinny_kernel<TT, 1, 8, 3, false>, grid, dim3(8 * 32), 0, stream, p);
+  gemm::launch_pdl(gemm_skinny_kernel<TT, 2, 8, 3, false>, grid, dim3(8 * 32), 0, stream, p);
 }
 
 }  // namespace

@@ -18,31 +18,33 @@ using gemm::Params;
 using gemm::word_of;
 
 constexpr int kLayoutRows = 32;  // output channels of one block row of the layout: two m16 tiles
+constexpr int kTileRows = 16;    // output channels of one m16 tile
 
 // Words between two tokens' partial sums in `red` (put_partials, store): the
-// channels of a block plus 4. Unpadded, the four lanes t of a quad (tokens 2t, 2t +
+// channels of a block (NT m16 tiles) plus 4. Unpadded, the four lanes t of a quad (tokens 2t, 2t +
 // 1) stored to one bank, every store of the partials a 4-way conflict; with 4 more
 // words a store's lane (g, t) lands on bank 8t + g plus that store's constant, 32
 // banks for 32 lanes (NOTES.md, history 25: down_proj 0.3-0.45 us at 9-16 tokens).
-template <int RB>
-constexpr int kRedStride = kLayoutRows * RB + 4;
+template <int NT>
+constexpr int kRedStride = kTileRows * NT + 4;
 // The W warps' partial sums of a block, token-major (put_partials, store).
-template <int TT, int RB, int W>
-using Partials = int[W][8 * TT][kRedStride<RB>];
+template <int TT, int NT, int W>
+using Partials = int[W][8 * TT][kRedStride<NT>];
 
-// RB block rows of the layout (RB * 32 output channels) per block: each activation
-// load then meets RB times the weights (RB = 2 halves the activations' L2 traffic;
-// launch below says where it is used). RB = 2 needs N % 64 == 0: the layout has no
-// block row past N to read.
-template <int TT, int RB>
+// NT m16 tiles (16 * NT output channels) per block: 2, one block row of the layout;
+// 4, two block rows, so that each activation load meets twice the weights (half the
+// activations' L2 traffic; needs N % 64 == 0: the layout has no block row past N to
+// read); 1, half a block row, for grids whose block rows do not spread evenly over
+// the SMs (gemm_skinny.cu's launch says where each is used).
+template <int TT, int NT>
 struct SkinnyLoad {
-  uint4 w[RB][2][2];  // [block row][tile][row g, row g + 8]
-  uint4 x[TT];        // [token tile]
+  uint4 w[NT][2];  // [tile][row g, row g + 8]
+  uint4 x[TT];     // [token tile]
 };
 
 // Activation codes [M, K/2], bytes 16t..16t+15 of k-step `step` for tokens g (+8).
-template <int TT, int RB>
-__device__ __forceinline__ void skinny_load_x(SkinnyLoad<TT, RB>& L, const uint8_t* a, int M, int step, int g, int t,
+template <int TT, int NT>
+__device__ __forceinline__ void skinny_load_x(SkinnyLoad<TT, NT>& L, const uint8_t* a, int M, int step, int g, int t,
                                               int kbytes) {
   const int off = step * 64 + t * 16;
   const bool kok = off < kbytes;
@@ -54,8 +56,8 @@ __device__ __forceinline__ void skinny_load_x(SkinnyLoad<TT, RB>& L, const uint8
   }
 }
 
-template <int TT, int RB>
-__device__ __forceinline__ void skinny_mma(int (&acc)[2 * RB][TT][4], const SkinnyLoad<TT, RB>& L) {
+template <int TT, int NT>
+__device__ __forceinline__ void skinny_mma(int (&acc)[NT][TT][4], const SkinnyLoad<TT, NT>& L) {
 #pragma unroll
   for (int c = 0; c < 4; ++c) {
     uint32_t b[TT][2];
@@ -66,8 +68,8 @@ __device__ __forceinline__ void skinny_mma(int (&acc)[2 * RB][TT][4], const Skin
       b[j][1] = nib_hi(xw);
     }
 #pragma unroll
-    for (int i = 0; i < 2 * RB; ++i) {
-      const uint32_t w0 = word_of(L.w[i / 2][i % 2][0], c), w1 = word_of(L.w[i / 2][i % 2][1], c);
+    for (int i = 0; i < NT; ++i) {
+      const uint32_t w0 = word_of(L.w[i][0], c), w1 = word_of(L.w[i][1], c);
       const uint32_t a0 = nib_lo(w0), a1 = nib_lo(w1), a2 = nib_hi(w0), a3 = nib_hi(w1);
 #pragma unroll
       for (int j = 0; j < TT; ++j) dev::mma_s8_16832(acc[i][j], a0, a1, a2, a3, b[j][0], b[j][1]);
@@ -108,11 +110,11 @@ struct Scales {
 
 // The warps' partial sums into `red`, token-major (store below says why). C
 // fragment: c0/c1 = (channel g, tokens 2t, 2t+1), c2/c3 = channel g + 8.
-template <int TT, int RB, int W>
-__device__ __forceinline__ void put_partials(Partials<TT, RB, W>& red, const int (&acc)[2 * RB][TT][4],
+template <int TT, int NT, int W>
+__device__ __forceinline__ void put_partials(Partials<TT, NT, W>& red, const int (&acc)[NT][TT][4],
                                              int warp, int g, int t) {
 #pragma unroll
-  for (int i = 0; i < 2 * RB; ++i)
+  for (int i = 0; i < NT; ++i)
 #pragma unroll
     for (int j = 0; j < TT; ++j) {
       const int ch = 16 * i + g, tok = 8 * j + 2 * t;
@@ -128,11 +130,11 @@ __device__ __forceinline__ void put_partials(Partials<TT, RB, W>& red, const int
 // whole sectors of one token's outputs stored; channel-major, a warp's stores went
 // to 8-16 rows). s_sw, s_bias and s_sa hold the block's scales; a barrier before
 // this has made `red` and them visible.
-template <int TT, int RB, int W>
-__device__ __forceinline__ void store(const Params& p, int n0, const Partials<TT, RB, W>& red,
-                                      const float (&s_sw)[kLayoutRows * RB], const float (&s_bias)[kLayoutRows * RB],
+template <int TT, int NT, int W>
+__device__ __forceinline__ void store(const Params& p, int n0, const Partials<TT, NT, W>& red,
+                                      const float (&s_sw)[kTileRows * NT], const float (&s_bias)[kTileRows * NT],
                                       const float (&s_sa)[8 * TT]) {
-  constexpr int kTok = 8 * TT, kRows = kLayoutRows * RB;
+  constexpr int kTok = 8 * TT, kRows = kTileRows * NT;
   const auto scales_of = [&](int tok, int ch) { return gemm::OutScales{s_sa[tok], s_sw[ch], s_bias[ch]}; };
   if (p.mode == int(OutMode::SwiGLU)) {
     for (int idx = threadIdx.x; idx < (kRows / 2) * kTok; idx += blockDim.x) {
@@ -167,13 +169,13 @@ __device__ __forceinline__ void store(const Params& p, int n0, const Partials<TT
 // channel, the C fragment's c0/c1 or c2/c3) share a word, so the partials move half
 // the shared-memory bytes of the int32 ones (a block's 16 warps at 16 tokens: 20 KB
 // instead of 36 KB written and read). Rows padded by 8 words: a quad's lanes t store
-// to rows 4j + t, banks 8t + g apart.
+// to rows 4j + t, banks 8t + g apart (24t + g for one tile).
 constexpr int kPart16MaxK = 512;
 constexpr uint32_t kPart16Bias = 28672;
-template <int RB>
-constexpr int kRed16Stride = kLayoutRows * RB + 8;
-template <int TT, int RB, int W>
-using Partials16 = uint32_t[W][4 * TT][kRed16Stride<RB>];
+template <int NT>
+constexpr int kRed16Stride = kTileRows * NT + 8;
+template <int TT, int NT, int W>
+using Partials16 = uint32_t[W][4 * TT][kRed16Stride<NT>];
 
 // Bytes 1-2 of each biased accumulator (the division by 256 is exact).
 __device__ __forceinline__ uint32_t pack_part16(int a, int b) {
@@ -181,11 +183,11 @@ __device__ __forceinline__ uint32_t pack_part16(int a, int b) {
   return __byte_perm(uint32_t(a) + kBias8, uint32_t(b) + kBias8, 0x6521);
 }
 
-template <int TT, int RB, int W>
-__device__ __forceinline__ void put_partials(Partials16<TT, RB, W>& red, const int (&acc)[2 * RB][TT][4],
+template <int TT, int NT, int W>
+__device__ __forceinline__ void put_partials(Partials16<TT, NT, W>& red, const int (&acc)[NT][TT][4],
                                              int warp, int g, int t) {
 #pragma unroll
-  for (int i = 0; i < 2 * RB; ++i)
+  for (int i = 0; i < NT; ++i)
 #pragma unroll
     for (int j = 0; j < TT; ++j) {
       const int ch = 16 * i + g, tp = 4 * j + t;
@@ -198,8 +200,8 @@ __device__ __forceinline__ void put_partials(Partials16<TT, RB, W>& red, const i
 // of the int32 accumulators). The halves are summed without unpacking: the word sum
 // is (sum of highs) << 16 plus the sum of lows, which is below 2^20, so it comes
 // back exactly once the highs, summed apart, are taken out.
-template <int TT, int RB, int W>
-__device__ __forceinline__ int2 sum_partials(const Partials16<TT, RB, W>& red, int tp, int ch) {
+template <int TT, int NT, int W>
+__device__ __forceinline__ int2 sum_partials(const Partials16<TT, NT, W>& red, int tp, int ch) {
   uint32_t all = 0, hi = 0;
 #pragma unroll
   for (int w = 0; w < W; ++w) {
@@ -211,18 +213,18 @@ __device__ __forceinline__ int2 sum_partials(const Partials16<TT, RB, W>& red, i
   return make_int2((int(all - (hi << 16)) - kBiasSum) * 256, (int(hi) - kBiasSum) * 256);
 }
 
-template <int TT, int RB, int W>
-__device__ __forceinline__ void store(const Params& p, int n0, const Partials16<TT, RB, W>& red,
-                                      const float (&s_sw)[kLayoutRows * RB], const float (&s_bias)[kLayoutRows * RB],
+template <int TT, int NT, int W>
+__device__ __forceinline__ void store(const Params& p, int n0, const Partials16<TT, NT, W>& red,
+                                      const float (&s_sw)[kTileRows * NT], const float (&s_bias)[kTileRows * NT],
                                       const float (&s_sa)[8 * TT]) {
-  constexpr int kPairs = 4 * TT, kRows = kLayoutRows * RB;
+  constexpr int kPairs = 4 * TT, kRows = kTileRows * NT;
   const auto scales_of = [&](int tok, int ch) { return gemm::OutScales{s_sa[tok], s_sw[ch], s_bias[ch]}; };
   if (p.mode == int(OutMode::SwiGLU)) {
     for (int idx = threadIdx.x; idx < (kRows / 2) * kPairs; idx += blockDim.x) {
       const int gi = idx % (kRows / 2), tp = idx / (kRows / 2);
       const int ch = (gi / 8) * 16 + (gi % 8);  // gate channel; its up channel is ch + 8
       if (2 * tp >= p.M || n0 + ch >= p.N) continue;
-      const int2 sg = sum_partials<TT, RB, W>(red, tp, ch), su = sum_partials<TT, RB, W>(red, tp, ch + 8);
+      const int2 sg = sum_partials<TT, NT, W>(red, tp, ch), su = sum_partials<TT, NT, W>(red, tp, ch + 8);
       gemm::store_swiglu(p, 2 * tp, n0 + ch, sg.x, su.x, scales_of(2 * tp, ch), scales_of(2 * tp, ch + 8));
       if (2 * tp + 1 < p.M)
         gemm::store_swiglu(p, 2 * tp + 1, n0 + ch, sg.y, su.y, scales_of(2 * tp + 1, ch),
@@ -232,7 +234,7 @@ __device__ __forceinline__ void store(const Params& p, int n0, const Partials16<
     for (int idx = threadIdx.x; idx < kRows * kPairs; idx += blockDim.x) {
       const int ch = idx % kRows, tp = idx / kRows;
       if (2 * tp >= p.M || n0 + ch >= p.N) continue;
-      const int2 s = sum_partials<TT, RB, W>(red, tp, ch);
+      const int2 s = sum_partials<TT, NT, W>(red, tp, ch);
       gemm::store_one(p, 2 * tp, n0 + ch, s.x, scales_of(2 * tp, ch));
       if (2 * tp + 1 < p.M) gemm::store_one(p, 2 * tp + 1, n0 + ch, s.y, scales_of(2 * tp + 1, ch));
     }

@@ -80,13 +80,13 @@ __global__ void __launch_bounds__(kWarps * 32, 1) gemm_skinny_staged_kernel(Para
       dev::cp_async_commit();
     }
   }
-  const auto weights_of = [&](SkinnyLoad<TT, 1>& L, int r) {
+  const auto weights_of = [&](SkinnyLoad<TT, 2>& L, int r) {
     cp_async_wait_upto(my_steps - 1 - r);
 #pragma unroll
     for (int i = 0; i < 2; ++i)
 #pragma unroll
       for (int h = 0; h < 2; ++h)
-        L.w[0][i][h] = *reinterpret_cast<const uint4*>(wsm + lane_offset(warp + r * W, i, h));
+        L.w[i][h] = *reinterpret_cast<const uint4*>(wsm + lane_offset(warp + r * W, i, h));
   };
 
   int acc[2][TT][4] = {};
@@ -106,7 +106,7 @@ __global__ void __launch_bounds__(kWarps * 32, 1) gemm_skinny_staged_kernel(Para
     // they are all this kernel still reads from L2): one round trip instead of a
     // ring, 0.3 us of the linear at M = 1. At 9-16 tokens (11 MB of L2 reads from
     // 128 SMs for K = 11008) see below.
-    SkinnyLoad<TT, 1> xr[kMaxSteps];
+    SkinnyLoad<TT, 2> xr[kMaxSteps];
 #pragma unroll
     for (int r = 0; r < kMaxSteps; ++r)
       if (r < my_steps) skinny_load_x(xr[r], a, p.M, warp + r * W, g, t, kbytes);
@@ -120,7 +120,7 @@ __global__ void __launch_bounds__(kWarps * 32, 1) gemm_skinny_staged_kernel(Para
     // 9-16 tokens: a ring of two steps. Three were 0.05-0.3 us slower, all at once
     // 0.7-1.1 us (NOTES.md, history 25): the fewer of these loads in flight, the
     // sooner each arrives.
-    SkinnyLoad<TT, 1> b0, b1;
+    SkinnyLoad<TT, 2> b0, b1;
     skinny_load_x(b0, a, p.M, warp, g, t, kbytes);
     for (int r = 0; r < my_steps; r += 2) {
       const int step = warp + r * W;
@@ -135,18 +135,18 @@ __global__ void __launch_bounds__(kWarps * 32, 1) gemm_skinny_staged_kernel(Para
   }
 
   __syncthreads();  // every warp is past its weights: the partial sums reuse their memory
-  auto& red = *reinterpret_cast<Partials<TT, 1, W>*>(wsm);
-  skinny::put_partials<TT, 1, W>(red, acc, warp, g, t);
+  auto& red = *reinterpret_cast<Partials<TT, 2, W>*>(wsm);
+  skinny::put_partials<TT, 2, W>(red, acc, warp, g, t);
   sc.stash(s_sw, s_bias, s_sa);
   __syncthreads();
-  skinny::store<TT, 1, W>(p, n0, red, s_sw, s_bias, s_sa);
+  skinny::store<TT, 2, W>(p, n0, red, s_sw, s_bias, s_sa);
 }
 
 template <int TT>
 bool launch(const Params& p, cudaStream_t stream) {
   const int ktiles = int(gemm::wtile_ktiles(p.K));
   const dim3 grid((p.N + kLayoutRows - 1) / kLayoutRows);
-  const size_t smem = std::max(size_t(ktiles) * 2048, sizeof(Partials<TT, 1, kWarps>));
+  const size_t smem = std::max(size_t(ktiles) * 2048, sizeof(Partials<TT, 2, kWarps>));
   // 1 KB for the static scales.
   if (int64_t(grid.x) > device_sm_count() || (ktiles + kWarps - 1) / kWarps > kMaxSteps ||
       smem + 1024 > device_smem_optin())
