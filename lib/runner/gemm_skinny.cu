@@ -218,16 +218,25 @@ void launch(const Params& p, bool slow_producer, cudaStream_t stream) {
       gemm::launch_pdl(gemm_skinny_beside_kernel<TT, false>, grid, dim3(16 * 32), 0, stream, p);
       return;
     }
-    // 8 warps. Up to two blocks an SM at up to 8 tokens: three register stages (88
-    // registers, two blocks an SM), more loads in flight per warp. Llama-3's fused
-    // qkv, 4096 -> 6144 (192 blocks): the whole linear 6.46 -> 6.09 us at M = 1. At
-    // 9-16 tokens three stages were 0.1 us slower there, and with more blocks (two
-    // waves at 88 registers) 0.2-0.9 us slower on 4096 -> 11008, 12288 and 14336.
-    if constexpr (TT == 1) {
-      if (int64_t(grid.x) <= 2 * device_sm_count()) {
-        gemm::launch_pdl(gemm_skinny_kernel<TT, 2, 8, 3, false>, grid, dim3(8 * 32), 0, stream, p);
-        return;
+    // Between one and two block rows an SM, half a block row a block (16 channels, 8
+    // warps, two register stages): with 32-row blocks the SMs holding two (Llama-3's
+    // fused qkv: 192 block rows, 60 of 132 SMs) read twice the weights of the others
+    // and set the grid's time; 384 half rows put at most three halves, 1.5 rows, on an
+    // SM. The whole linear at 1 / 8 / 16 tokens 6.08-6.12 / 6.27-6.37 / 6.97-6.99 ->
+    // 5.84-5.91 / 6.02-6.03 / 6.38-6.40 us; three stages were as fast at 1-4 tokens and
+    // 0.15-0.3 us slower at 8-16 (NOTES.md, history 37). It replaced three stages of
+    // 32-row blocks, two an SM, at up to 8 tokens (c8ac0d0: 6.46 -> 6.09 us at one
+    // token against two stages).
+    if (int64_t(grid.x) <= 2 * device_sm_count()) {
+      const dim3 half((p.N + skinny::kTileRows - 1) / skinny::kTileRows);
+      if constexpr (TT == 2) {
+        if (part16_fits(p.K, 8)) {
+          gemm::launch_pdl(gemm_skinny_kernel<TT, 1, 8, 2, false, true>, half, dim3(8 * 32), 0, stream, p);
+          return;
+        }
       }
+      gemm::launch_pdl(gemm_skinny_kernel<TT, 1, 8, 2, false>, half, dim3(8 * 32), 0, stream, p);
+      return;
     }
     // Else two register stages where that puts the whole grid on the GPU at once
     // (64 registers, four blocks an SM, at M <= 8; 80 and three at M <= 16). The

@@ -192,7 +192,8 @@ TEST_CASE("w4a4_gemm skinny path (M <= 32)", "[gpu][gemm]") {
   run_case(rng, 3, 64, 11008, GemmPath::Skinny);
   run_case(rng, 16, 32, 14336, GemmPath::Skinny, Extreme::Max);
   run_case(rng, 4, 4352, 1376, GemmPath::Skinny);   // more blocks than SMs: 8 warps, three register stages
-  run_case(rng, 1, 6144, 4096, GemmPath::Skinny);   // Llama-3's fused qkv: 192 blocks, three stages
+  run_case(rng, 1, 6144, 4096, GemmPath::Skinny);   // Llama-3's fused qkv: 192 block rows, half a row a block
+  run_case(rng, 10, 4368, 1376, GemmPath::Skinny);  // 137 block rows, the last one half past N: 273 half-row blocks
   run_case(rng, 6, 8704, 1376, GemmPath::Skinny);   // 272 blocks, past two an SM: two register stages
   run_case(rng, 12, 8192, 512, GemmPath::Skinny);   // 256 blocks: two register stages
   run_case(rng, 14, 13312, 256, GemmPath::Skinny);  // 416 blocks, past three an SM: 208 of 64 rows
@@ -203,7 +204,7 @@ TEST_CASE("w4a4_gemm skinny path (M <= 32)", "[gpu][gemm]") {
   run_case(rng, 16, 4096, 8192, GemmPath::Skinny, Extreme::Max);  // one wave: 16 warps of 4 steps
   run_case(rng, 9, 4096, 8192, GemmPath::Skinny, Extreme::Min);
   run_case(rng, 12, 4096, 8320, GemmPath::Skinny, Extreme::Max);
-  run_case(rng, 11, 6144, 4096, GemmPath::Skinny, Extreme::Max);  // 192 blocks: 8 warps of 4 steps
+  run_case(rng, 11, 6144, 4096, GemmPath::Skinny, Extreme::Max);  // half-row blocks: 8 warps of 4 steps
   run_case(rng, 13, 6144, 4096, GemmPath::Skinny, Extreme::Min);
   // 4 token tiles (M up to 32).
   run_case(rng, 17, 272, 1376, GemmPath::Skinny);
