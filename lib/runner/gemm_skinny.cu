@@ -176,6 +176,15 @@ bool part16_fits(int K, int warps) {
   const int steps = (K / 2 + 63) / 64;
   return (steps + warps - 1) / warps * 128 <= skinny::kPart16MaxK;
 }
+// launch(std::true_type) where a kernel of `warps` warps takes the 16-bit sums (9-16
+// tokens, K fits), else launch(std::false_type): the argument picks kRed16.
+template <int TT, typename Launch>
+void launch_with_part16(const Params& p, int warps, const Launch& launch) {
+  if constexpr (TT == 2) {
+    if (part16_fits(p.K, warps)) return launch(std::true_type{});
+  }
+  launch(std::false_type{});
+}
 
 // The one-wave grid of up to 16 tokens: 16 warps, two register stages, at most 80
 // registers a thread (40 K of the SM's 64 K), so that the 512-thread block of the
@@ -209,13 +218,9 @@ void launch(const Params& p, bool slow_producer, cudaStream_t stream) {
       // After a long kernel (the down_proj Hadamard) the whole weight run waits in
       // shared memory instead (gemm_skinny_staged.cu says when that pays).
       if (slow_producer && launch_skinny_staged(p, stream)) return;
-      if constexpr (TT == 2) {
-        if (part16_fits(p.K, 16)) {
-          gemm::launch_pdl(gemm_skinny_beside_kernel<TT, true>, grid, dim3(16 * 32), 0, stream, p);
-          return;
-        }
-      }
-      gemm::launch_pdl(gemm_skinny_beside_kernel<TT, false>, grid, dim3(16 * 32), 0, stream, p);
+      launch_with_part16<TT>(p, 16, [&](auto r16) {
+        gemm::launch_pdl(gemm_skinny_beside_kernel<TT, decltype(r16)::value>, grid, dim3(16 * 32), 0, stream, p);
+      });
       return;
     }
     // Between one and two block rows an SM, half a block row a block (16 channels, 8
@@ -229,13 +234,10 @@ void launch(const Params& p, bool slow_producer, cudaStream_t stream) {
     // token against two stages).
     if (int64_t(grid.x) <= 2 * device_sm_count()) {
       const dim3 half((p.N + skinny::kTileRows - 1) / skinny::kTileRows);
-      if constexpr (TT == 2) {
-        if (part16_fits(p.K, 8)) {
-          gemm::launch_pdl(gemm_skinny_kernel<TT, 1, 8, 2, false, true>, half, dim3(8 * 32), 0, stream, p);
-          return;
-        }
-      }
-      gemm::launch_pdl(gemm_skinny_kernel<TT, 1, 8, 2, false>, half, dim3(8 * 32), 0, stream, p);
+      launch_with_part16<TT>(p, 8, [&](auto r16) {
+        gemm::launch_pdl(gemm_skinny_kernel<TT, 1, 8, 2, false, decltype(r16)::value>, half, dim3(8 * 32), 0, stream,
+                         p);
+      });
       return;
     }
     // Else two register stages where that puts the whole grid on the GPU at once
@@ -243,13 +245,10 @@ void launch(const Params& p, bool slow_producer, cudaStream_t stream) {
     // blocks of a second wave waited for the first's: 4096 -> 11008 at M = 16 14.1
     // -> 12.2 us, Llama-3's 4096 -> 14336 at M = 1 12.8 -> 12.0 (the whole linear).
     if (TT == 1 || int64_t(grid.x) <= 3 * device_sm_count()) {
-      if constexpr (TT == 2) {
-        if (part16_fits(p.K, 8)) {
-          gemm::launch_pdl(gemm_skinny_kernel<TT, 2, 8, 2, false, true>, grid, dim3(8 * 32), 0, stream, p);
-          return;
-        }
-      }
-      gemm::launch_pdl(gemm_skinny_kernel<TT, 2, 8, 2, false>, grid, dim3(8 * 32), 0, stream, p);
+      launch_with_part16<TT>(p, 8, [&](auto r16) {
+        gemm::launch_pdl(gemm_skinny_kernel<TT, 2, 8, 2, false, decltype(r16)::value>, grid, dim3(8 * 32), 0, stream,
+                         p);
+      });
       return;
     }
     // Past three blocks an SM at 9-16 tokens (Llama-3's 14336-wide up/gate: 448),
