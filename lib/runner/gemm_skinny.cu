@@ -4,10 +4,11 @@
 // masked to 16 * code int8 in registers on both sides, products scaled by 256).
 //
 // A block takes 32 output channels, one block row of the GEMM layout (kernels.h),
-// or for one shape class two (64 channels, launch below): its weights are one
-// contiguous run of ceil(K / 128) pieces of 2 KB per block row, which its warps
-// split by k-step, two or three steps of loads in flight per warp in registers;
-// the warps' partial sums meet in shared memory. The weights do not
+// or for two shape classes two (64 channels) or half of one (16; launch below): its
+// weights are one contiguous run of ceil(K / 128) pieces of 2 KB per block row (1 KB
+// halves for half a row), which its warps split by k-step, two or three steps of
+// loads in flight per warp in registers; the warps' partial sums meet in shared
+// memory, in 16 bits at 9-16 tokens where they fit. The weights do not
 // depend on the kernel before this one (programmatic dependent launch): their first
 // loads (and, for a grid of one block an SM, an L2 prefetch of the block's whole
 // run) are issued before waiting for it. Behind a kernel that runs for microseconds
