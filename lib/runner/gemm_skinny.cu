@@ -271,7 +271,8 @@ void launch(const Params& p, bool slow_producer, cudaStream_t stream) {
       return;
     }
   }
-  gemm::launch_pdl(gemm_skinny_kernel<TT, 2, 8, 3, false>, grid, dim3(8 * 32), 0, stream, p);
+  // (Every grid of up to 8 tokens was launched above.)
+  if constexpr (TT > 1) gemm::launch_pdl(gemm_skinny_kernel<TT, 2, 8, 3, false>, grid, dim3(8 * 32), 0, stream, p);
 }
 
 }  // namespace

@@ -21,10 +21,10 @@ constexpr int kLayoutRows = 32;  // output channels of one block row of the layo
 constexpr int kTileRows = 16;    // output channels of one m16 tile
 
 // Words between two tokens' partial sums in `red` (put_partials, store): the
-// channels of a block (NT m16 tiles) plus 4. Unpadded, the four lanes t of a quad (tokens 2t, 2t +
-// 1) stored to one bank, every store of the partials a 4-way conflict; with 4 more
-// words a store's lane (g, t) lands on bank 8t + g plus that store's constant, 32
-// banks for 32 lanes (NOTES.md, history 25: down_proj 0.3-0.45 us at 9-16 tokens).
+// channels of a block (NT m16 tiles) plus 4. Unpadded, the four lanes t of a quad
+// (tokens 2t, 2t + 1) stored to one bank, every store of the partials a 4-way
+// conflict; with 4 more words a store's lane (g, t) lands on bank 8t + g plus that
+// store's constant, 32 banks for 32 lanes (NOTES.md, history 25: down_proj 0.3-0.45 us at 9-16 tokens).
 template <int NT>
 constexpr int kRedStride = kTileRows * NT + 4;
 // The W warps' partial sums of a block, token-major (put_partials, store).

@@ -420,15 +420,13 @@ void dispatch(const In* x, int64_t ldx, int M, const HadamardDevice& had, int he
   const QuantParams qp = quant_params(q);
   QUAROT_CHECK(packed.tile_rows == 0 || (packed.tile_rows >= M && packed.tile_rows % 128 == 0),
                "online Hadamard: tile_rows ", packed.tile_rows, " must be a multiple of 128 and at least M = ", M);
-  // fp16 rows with a mix matrix of order <= 256: the tensor-core kernel (hadamard_mix.cu).
-  // Its codes are clamped as int16 pairs (dev::codes4), which needs every |sum| / s,
-  // at most maxq / clip, below 2^15: tinier clip ratios take the kernels below.
+  // fp16 rows with a mix matrix of order <= 256: the tensor-core kernel (hadamard_mix.cu),
+  // where its int16 clamps hold the codes (tinier clip ratios take the kernels below).
   if constexpr (std::is_same_v<In, uint16_t>) {
-    const bool int16_codes = 1.f / qp.c < 16384.f;
     const int A = head_dim > 0 ? int(had.n()) : int(had.mix_rows_order());
     const int B = head_dim > 0 ? head_dim : 64;
     const void* frag = head_dim > 0 ? had.mix_full() : had.mix_rows();
-    if (q != nullptr && y == nullptr && frag != nullptr && cols == n && int16_codes &&
+    if (q != nullptr && y == nullptr && frag != nullptr && cols == n && detail::int16_codes_fit(qp.c) &&
         detail::hadamard_mix_supported(A, B, head_dim == 0, ldx, x)) {
       detail::MixArgs a;
       a.x = x;

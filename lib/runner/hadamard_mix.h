@@ -28,6 +28,10 @@ struct MixArgs {
 // only for clip < maxq / (maxq + 1.5) (0.82 at 4 bits), with a margin. Kernels that
 // know it cannot leave the lower clamp out (an instruction a value).
 inline bool needs_low_clamp(const MixArgs& a) { return 1.f / a.c_over_maxq > float(a.maxq) + 1.25f; }
+// Whether every code fits the int16 clamps of these kernels (dev::codes4,
+// dev::clamp_pack4: the rounded word's low half), i.e. maxq / clip, the largest
+// |sum| / s, is below 2^15 with a margin. Tinier clip ratios must take other kernels.
+inline bool int16_codes_fit(float c_over_maxq) { return 1.f / c_over_maxq < 16384.f; }
 
 bool hadamard_mix_supported(int A, int B, bool fwht, int64_t ldx, const void* x);
 void hadamard_mix_quant(const MixArgs& a, cudaStream_t stream);

@@ -170,8 +170,8 @@ __global__ void __launch_bounds__(kPairThreads)
 #pragma unroll
           for (int e = 0; e < 2; ++e) c[s][e] = __float_as_uint(fmaf(acc[at][s][2 * hh + e], k_code, 12582912.0f));
         // D[q]: this lane's codes for chunk q = 2m + e, byte j = slot 2j + m, clamped
-        // as int16 pairs (as dev::codes4; hadamard.cu routes clip ratios whose codes
-        // could pass 2^15 elsewhere): 0.5 instructions a value fewer than clamping each
+        // as int16 pairs (as dev::codes4; clip ratios whose codes could pass 2^15 go
+        // elsewhere, int16_codes_fit in hadamard_mix.h): 0.5 instructions a value fewer than clamping each
         // rounded word, the kernel alone at 2048 rows 9.79 -> 8.63 us (o_proj's whole
         // linear unchanged, 55.1-55.3 us; NOTES.md, history 36).
         uint32_t d[4];

@@ -191,7 +191,7 @@ TEST_CASE("w4a4_gemm skinny path (M <= 32)", "[gpu][gemm]") {
   run_case(rng, 16, 4096, 4096, GemmPath::Skinny);
   run_case(rng, 3, 64, 11008, GemmPath::Skinny);
   run_case(rng, 16, 32, 14336, GemmPath::Skinny, Extreme::Max);
-  run_case(rng, 4, 4352, 1376, GemmPath::Skinny);   // more blocks than SMs: 8 warps, three register stages
+  run_case(rng, 4, 4352, 1376, GemmPath::Skinny);   // 136 block rows, more than SMs: half-row blocks
   run_case(rng, 1, 6144, 4096, GemmPath::Skinny);   // Llama-3's fused qkv: 192 block rows, half a row a block
   run_case(rng, 10, 4368, 1376, GemmPath::Skinny);  // 137 block rows, the last one half past N: 273 half-row blocks
   run_case(rng, 6, 8704, 1376, GemmPath::Skinny);   // 272 blocks, past two an SM: two register stages
