@@ -72,7 +72,9 @@ __device__ __forceinline__ void skinny_load_w(SkinnyLoad<TT, NT>& L, const Param
 // kL2Prefetch: the grid fits one block an SM (launch below says why only then).
 // kRed16: the partial sums in 16 bits (skinny::Partials16; part16_fits below).
 // The body is shared by the two kernels below (their register limits differ).
-template <int TT, int NT, int WARPS, int STAGES, bool kL2Prefetch, bool kRed16 = false>
+// kRelease: the kernel after this one is launched once every block is past its
+// k-loop (launch below says where).
+template <int TT, int NT, int WARPS, int STAGES, bool kL2Prefetch, bool kRed16 = false, bool kRelease = false>
 __device__ __forceinline__ void skinny_body(const Params& p) {
   constexpr int kSkinnyWarps = WARPS, kTok = 8 * TT, kRows = skinny::kTileRows * NT;
   using Red = std::conditional_t<kRed16, skinny::Partials16<TT, NT, WARPS>, skinny::Partials<TT, NT, WARPS>>;
@@ -153,6 +155,7 @@ __device__ __forceinline__ void skinny_body(const Params& p) {
     }
   }
 
+  if constexpr (kRelease) gemm::pdl_trigger();
   skinny::put_partials<TT, NT, WARPS>(red, acc, warp, g, t);
   sc.stash(s_sw, s_bias, s_sa);
   __syncthreads();
@@ -198,9 +201,9 @@ void launch_with_part16(const Params& p, int warps, const Launch& launch) {
 // heads Hadamard 5.05-5.11 / 5.30-5.34 / 6.22-6.24 -> 4.62-4.66 / 4.81-4.89 /
 // 5.69-5.72; at one token the same as three stages (NOTES.md, history 35). Three
 // stages at 80 registers spill (168 bytes): 0.6-2.8 us slower.
-template <int TT, bool kRed16>
+template <int TT, bool kRed16, bool kRelease>
 __global__ void __maxnreg__(80) gemm_skinny_beside_kernel(Params p) {
-  skinny_body<TT, 2, 16, 2, true, kRed16>(p);
+  skinny_body<TT, 2, 16, 2, true, kRed16, kRelease>(p);
 }
 
 template <int TT>
@@ -219,8 +222,25 @@ void launch(const Params& p, bool slow_producer, cudaStream_t stream) {
       // After a long kernel (the down_proj Hadamard) the whole weight run waits in
       // shared memory instead (gemm_skinny_staged.cu says when that pays).
       if (slow_producer && launch_skinny_staged(p, stream)) return;
+      // The release after the k-loop where the next kernel's blocks, if it is a
+      // quantizer of one block a row, all fit on the SMs this grid leaves free (qkv /
+      // o_proj: 4 rows on 4 of 132 SMs): its launch then overlaps this kernel's
+      // reduction and stores. With more rows than free SMs they land beside this
+      // grid's blocks, and the release after the wait or the loop made the linears at
+      // 8-16 tokens 0.2-1.8 us slower (NOTES.md, history 38; 34 and 36 for earlier
+      // forms).
+      if constexpr (TT == 1) {
+        if (p.M <= device_sm_count() - int(grid.x)) {
+          launch_with_part16<TT>(p, 16, [&](auto r16) {
+            gemm::launch_pdl(gemm_skinny_beside_kernel<TT, decltype(r16)::value, true>, grid, dim3(16 * 32), 0,
+                             stream, p);
+          });
+          return;
+        }
+      }
       launch_with_part16<TT>(p, 16, [&](auto r16) {
-        gemm::launch_pdl(gemm_skinny_beside_kernel<TT, decltype(r16)::value>, grid, dim3(16 * 32), 0, stream, p);
+        gemm::launch_pdl(gemm_skinny_beside_kernel<TT, decltype(r16)::value, false>, grid, dim3(16 * 32), 0, stream,
+                         p);
       });
       return;
     }
