@@ -229,18 +229,14 @@ void launch(const Params& p, bool slow_producer, cudaStream_t stream) {
       // grid's blocks, and the release after the wait or the loop made the linears at
       // 8-16 tokens 0.2-1.8 us slower (NOTES.md, history 38; 34 and 36 for earlier
       // forms).
-      if constexpr (TT == 1) {
-        if (p.M <= device_sm_count() - int(grid.x)) {
-          launch_with_part16<TT>(p, 16, [&](auto r16) {
-            gemm::launch_pdl(gemm_skinny_beside_kernel<TT, decltype(r16)::value, true>, grid, dim3(16 * 32), 0,
-                             stream, p);
-          });
-          return;
-        }
-      }
+      const bool release = p.M <= device_sm_count() - int(grid.x);
       launch_with_part16<TT>(p, 16, [&](auto r16) {
-        gemm::launch_pdl(gemm_skinny_beside_kernel<TT, decltype(r16)::value, false>, grid, dim3(16 * 32), 0, stream,
-                         p);
+        constexpr bool kR16 = decltype(r16)::value;
+        auto* kernel = gemm_skinny_beside_kernel<TT, kR16, false>;
+        if constexpr (TT == 1) {  // (more tokens than free SMs otherwise)
+          if (release) kernel = gemm_skinny_beside_kernel<TT, kR16, true>;
+        }
+        gemm::launch_pdl(kernel, grid, dim3(16 * 32), 0, stream, p);
       });
       return;
     }
